@@ -1,0 +1,218 @@
+"""Prosper202's tracker tables (unmanaged) and the journey-capture watermark (ours).
+
+Field names equal Prosper202's column names so that raw SQL in `store.py` and the ORM agree.
+Foreign keys are declared only where the admin joins (`select_related`), always nullable and
+without constraints: Prosper202 rows can point at rows that no longer exist.
+"""
+from django.db import models
+
+
+class TrackerIdField(models.AutoField):
+    """An auto-increment id that may be referenced as 0: Prosper202 stores 0 for "none"
+    (no landing page, no traffic source), which Django's MySQL backend refuses for AutoField."""
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        return value if prepared else self.get_prep_value(value)
+
+
+def _reference(model, column, **options):
+    """A join-only foreign key over an existing Prosper202 id column."""
+    return models.ForeignKey(
+        model,
+        db_column=column,
+        db_constraint=False,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        **options,
+    )
+
+
+class Account(models.Model):
+    """A Prosper202 user (`202_users`): the tenant every other row belongs to."""
+
+    user_id = TrackerIdField(primary_key=True)
+    user_name = models.CharField(max_length=50)
+    user_email = models.CharField(max_length=100)
+    user_timezone = models.CharField(max_length=50, default="America/Los_Angeles")
+    user_deleted = models.IntegerField(default=0)
+
+    class Meta:
+        managed = False
+        db_table = "202_users"
+        ordering = ["user_id"]
+
+    def __str__(self):
+        return f"{self.user_name} (#{self.user_id})"
+
+
+class Advertiser(models.Model):
+    """`202_aff_networks`, shown as "advertiser"."""
+
+    aff_network_id = TrackerIdField(primary_key=True)
+    user = _reference(Account, "user_id")
+    aff_network_name = models.CharField(max_length=50)
+    aff_network_deleted = models.BooleanField(default=False)
+
+    class Meta:
+        managed = False
+        db_table = "202_aff_networks"
+        ordering = ["aff_network_id"]
+
+    def __str__(self):
+        return f"{self.aff_network_name} (#{self.aff_network_id})"
+
+
+class Campaign(models.Model):
+    """`202_aff_campaigns`."""
+
+    aff_campaign_id = TrackerIdField(primary_key=True)
+    user = _reference(Account, "user_id")
+    aff_network = _reference(Advertiser, "aff_network_id")
+    aff_campaign_name = models.CharField(max_length=50)
+    aff_campaign_payout = models.DecimalField(max_digits=8, decimal_places=2)
+    aff_campaign_deleted = models.BooleanField(default=False)
+
+    class Meta:
+        managed = False
+        db_table = "202_aff_campaigns"
+        ordering = ["aff_campaign_id"]
+
+    def __str__(self):
+        return f"{self.aff_campaign_name} (#{self.aff_campaign_id})"
+
+
+class LandingPage(models.Model):
+    """`202_landing_pages`."""
+
+    landing_page_id = TrackerIdField(primary_key=True)
+    user = _reference(Account, "user_id")
+    aff_campaign = _reference(Campaign, "aff_campaign_id")
+    landing_page_nickname = models.CharField(max_length=50)
+    landing_page_url = models.CharField(max_length=255)
+    landing_page_deleted = models.BooleanField(default=False)
+
+    class Meta:
+        managed = False
+        db_table = "202_landing_pages"
+        ordering = ["landing_page_id"]
+
+    def __str__(self):
+        return f"{self.landing_page_nickname} (#{self.landing_page_id})"
+
+
+class TrafficSourceAccount(models.Model):
+    """`202_ppc_accounts`: the traffic-source account a click came from ("account" scope)."""
+
+    ppc_account_id = TrackerIdField(primary_key=True)
+    user = _reference(Account, "user_id")
+    ppc_network_id = models.PositiveIntegerField()
+    ppc_account_name = models.CharField(max_length=50)
+    ppc_account_deleted = models.BooleanField(default=False)
+
+    class Meta:
+        managed = False
+        db_table = "202_ppc_accounts"
+        ordering = ["ppc_account_id"]
+
+    def __str__(self):
+        return f"{self.ppc_account_name} (#{self.ppc_account_id})"
+
+
+class Click(models.Model):
+    """`202_clicks`. Prosper202 gives it no primary key; click ids are unique in practice."""
+
+    click_id = models.BigIntegerField(primary_key=True)
+    user = _reference(Account, "user_id")
+    aff_campaign = _reference(Campaign, "aff_campaign_id")
+    landing_page = _reference(LandingPage, "landing_page_id")
+    ppc_account = _reference(TrafficSourceAccount, "ppc_account_id")
+    click_cpc = models.DecimalField(max_digits=7, decimal_places=5)
+    click_payout = models.DecimalField(max_digits=11, decimal_places=5, default=0)
+    click_lead = models.BooleanField(default=False)
+    click_filtered = models.BooleanField(default=False)
+    click_bot = models.BooleanField(default=False)
+    click_alp = models.BooleanField(default=False)
+    click_time = models.PositiveIntegerField()
+    rotator_id = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        managed = False
+        db_table = "202_clicks"
+        ordering = ["-click_time"]
+
+    def __str__(self):
+        return f"click {self.click_id}"
+
+
+class ClickAdvance(models.Model):
+    """`202_clicks_advance`: only the visitor (`ip_id`) is used, for visitor-matched journeys."""
+
+    click_id = models.BigIntegerField(primary_key=True)
+    ip_id = models.BigIntegerField()
+
+    class Meta:
+        managed = False
+        db_table = "202_clicks_advance"
+
+
+class Conversion(models.Model):
+    """`202_conversion_logs`: one conversion; `click_payout` is its revenue."""
+
+    conv_id = TrackerIdField(primary_key=True)
+    click_id = models.BigIntegerField()
+    transaction_id = models.CharField(max_length=255, null=True, blank=True)
+    campaign = _reference(Campaign, "campaign_id")
+    click_payout = models.DecimalField(max_digits=11, decimal_places=5)
+    user = _reference(Account, "user_id")
+    click_time = models.IntegerField()
+    conv_time = models.IntegerField()
+    time_difference = models.TextField(default="")
+    ip = models.CharField(max_length=45, default="")
+    pixel_type = models.PositiveIntegerField(default=0)
+    user_agent = models.TextField(default="")
+    deleted = models.SmallIntegerField(default=0)
+
+    class Meta:
+        managed = False
+        db_table = "202_conversion_logs"
+        ordering = ["-conv_id"]
+
+    def __str__(self):
+        return f"conversion {self.conv_id}"
+
+
+class JourneyTouch(models.Model):
+    """`202_conversion_touchpoints`: one click of a conversion's stored journey."""
+
+    touchpoint_id = models.BigAutoField(primary_key=True)
+    conv = models.ForeignKey(
+        Conversion,
+        db_column="conv_id",
+        db_constraint=False,
+        on_delete=models.DO_NOTHING,
+        related_name="journey_touches",
+    )
+    click_id = models.BigIntegerField()
+    click_time = models.PositiveIntegerField()
+    position = models.PositiveSmallIntegerField(default=0)
+    created_at = models.PositiveIntegerField()
+
+    class Meta:
+        managed = False
+        db_table = "202_conversion_touchpoints"
+        ordering = ["conv_id", "position"]
+
+
+class CaptureWatermark(models.Model):
+    """The highest `conv_id` whose journey capture has committed, one row per database."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    last_conv_id = models.PositiveBigIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "journey capture watermark"
+
+    def __str__(self):
+        return f"{self.name}: conv_id {self.last_conv_id}"
