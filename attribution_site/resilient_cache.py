@@ -1,0 +1,63 @@
+"""Cache access that never breaks a page: a dead memcached costs a logged warning, not an error.
+
+SPEC §4.5: if memcached is down everything keeps working from the database, a warning is
+logged, and System Checks shows it (see `cache_is_reachable`).
+"""
+import logging
+
+from django.core.cache import cache
+
+logger = logging.getLogger("attribution.cache")
+
+_MISSING = object()
+
+
+def cache_get(key, default=None):
+    try:
+        return cache.get(key, default)
+    except Exception as error:  # any client or network error: fall back to the database
+        logger.warning("cache get %s failed, reading from the database: %s", key, error)
+        return default
+
+
+def cache_set(key, value, timeout=None):
+    try:
+        cache.set(key, value, timeout)
+    except Exception as error:
+        logger.warning("cache set %s failed: %s", key, error)
+
+
+def cache_delete_many(keys):
+    keys = list(keys)
+    if not keys:
+        return
+    try:
+        cache.delete_many(keys)
+    except Exception as error:
+        logger.warning("cache delete of %d key(s) failed: %s", len(keys), error)
+
+
+def cache_incr(key, initial=1):
+    """Increment a counter, creating it when missing; returns None when the cache is down."""
+    try:
+        if cache.add(key, initial, timeout=None):
+            return initial
+        return cache.incr(key)
+    except ValueError:  # evicted between add and incr
+        cache_set(key, initial, timeout=None)
+        return initial
+    except Exception as error:
+        logger.warning("cache incr %s failed: %s", key, error)
+        return None
+
+
+def cache_is_reachable():
+    """(ok, detail) after a real set/get round trip, for System Checks."""
+    probe_key = "system_check_probe"
+    try:
+        cache.set(probe_key, "ok", 30)
+        if cache.get(probe_key) != "ok":
+            return False, "the cache accepted a value but did not return it"
+    except Exception as error:
+        return False, f"{type(error).__name__}: {error}"
+    return True, "set/get round trip succeeded"
