@@ -2,6 +2,10 @@
 from django.contrib import admin
 from django.urls import path
 
+admin.site.site_header = "Attribution Ops"
+admin.site.site_title = "Attribution Ops"
+admin.site.index_title = "Prosper202 attribution console"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
 ]
