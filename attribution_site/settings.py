@@ -155,6 +155,9 @@ ATTRIBUTION_JOURNEY_MATCH = env.str("ATTRIBUTION_JOURNEY_MATCH", default="campai
 ATTRIBUTION_EXPORT_DIR = Path(env.str("ATTRIBUTION_EXPORT_DIR", default=str(VAR_DIR / "exports")))
 # Webhooks to private, loopback or link-local addresses are refused unless this is on.
 ATTRIBUTION_WEBHOOK_ALLOW_PRIVATE = env.bool("ATTRIBUTION_WEBHOOK_ALLOW_PRIVATE", default=False)
+# Origin of this console (e.g. https://ops.example.com) so export webhooks carry an absolute
+# download_url; empty means a site-relative path.
+ATTRIBUTION_BASE_URL = env.str("ATTRIBUTION_BASE_URL", default="")
 
 if ATTRIBUTION_LOOKBACK_SECONDS < 1:
     raise ImproperlyConfigured("ATTRIBUTION_LOOKBACK_SECONDS must be a positive number of seconds.")

@@ -1,0 +1,19 @@
+"""Routes of /api/v2/attribution/ (SPEC §8); anything else under the prefix is a JSON 404."""
+from django.urls import path, re_path
+
+from attribution.api import openapi, views
+
+urlpatterns = [
+    path("openapi.json", openapi.openapi_view, name="attribution_api_openapi"),
+    path("models", views.models_endpoint, name="attribution_api_models"),
+    path("models/<int:model_id>", views.model_endpoint, name="attribution_api_model"),
+    path("models/<int:model_id>/snapshots", views.snapshots_endpoint, name="attribution_api_snapshots"),
+    path("models/<int:model_id>/exports", views.exports_endpoint, name="attribution_api_exports"),
+    path("exports/<int:export_id>/download", views.export_download_endpoint,
+         name="attribution_api_export_download"),
+    path("metrics", views.metrics_endpoint, name="attribution_api_metrics"),
+    path("compare", views.compare_endpoint, name="attribution_api_compare"),
+    path("conversions/<int:conv_id>/journey", views.journey_endpoint, name="attribution_api_journey"),
+    path("rebuilds", views.rebuilds_endpoint, name="attribution_api_rebuilds"),
+    re_path(r"^(?P<path>.*)$", views.unknown_path),
+]

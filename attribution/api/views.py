@@ -1,0 +1,502 @@
+"""Views of /api/v2/attribution/ (SPEC §8): authenticate, check permission and tenancy, check the
+shape of the input, call a service or report, serialise. No business rules live here.
+
+Services and reports are imported inside the views that use them so the API (and the URLconf
+that includes it) never fails to import because a sibling module is being changed.
+"""
+import json
+import re
+import time
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import FileResponse, HttpResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+
+from attribution import tenancy
+from attribution.api import serializers
+from attribution.api.auth import authenticate
+from attribution.api.errors import ApiError, bad_parameter, data_response, forbidden, not_found
+from attribution.audit import Actor
+from attribution.models import MODEL_TYPES, SCOPE_TYPES, AttributionModel, Export
+from journeys.models import Account, Click, Conversion
+
+MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+MAX_COMPARED_MODELS = 10
+DEFAULT_WINDOW_HOURS = 24
+HOUR_SECONDS = 3600
+SCOPE_NAMES = tuple(name for name, _label in SCOPE_TYPES)
+MODEL_TYPE_NAMES = tuple(name for name, _label in MODEL_TYPES)
+# The services' field names where the API's differ.
+_EXPORT_FIELD_NAMES = {"requested_format": "format", "scope_type": "scope"}
+_TRUE_VALUES = ("true", "1")
+_FALSE_VALUES = ("false", "0")
+_BODY_METHODS = ("POST", "PUT", "PATCH")
+_INTEGER = re.compile(r"^-?[0-9]{1,20}$")
+
+
+def api_endpoint(**handlers):
+    """One URL's view: `handlers` maps an HTTP method to (permission, function(request, **kwargs)).
+
+    Order of checks: body size (413), credentials (401, CSRF 403), method (405), permission (403);
+    then the handler, whose ApiError or service error becomes the error shape.
+    """
+
+    @csrf_exempt
+    def view(request, **kwargs):
+        try:
+            if request.method in _BODY_METHODS:
+                _refuse_large_body(request)
+            request.user = authenticate(request)
+            if request.method not in handlers:
+                allowed = ", ".join(handlers)
+                raise ApiError(
+                    405, f"Method {request.method} is not allowed here; use {allowed}.",
+                    headers={"Allow": allowed},
+                )
+            permission, handler = handlers[request.method]
+            if not request.user.has_perm(permission):
+                raise forbidden(f"This needs the {permission} permission.")
+            return handler(request, **kwargs)
+        except ApiError as error:
+            return error.response()
+        except PermissionDenied as error:
+            return forbidden(str(error) or "You do not have permission to do this.").response()
+        except RequestDataTooBig:
+            return _too_large().response()
+
+    return view
+
+
+def _too_large():
+    return ApiError(413, f"The request body exceeds the limit of {MAX_BODY_BYTES} bytes.")
+
+
+def _refuse_large_body(request):
+    """Refuse by Content-Length before anything reads the body."""
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    try:
+        declared = int(declared)
+    except ValueError:
+        raise bad_parameter("Content-Length", declared, "must be a number of bytes")
+    if declared > MAX_BODY_BYTES:
+        raise _too_large()
+
+
+def _json_body(request):
+    """The request body as a JSON object, or 400 naming what is wrong with it."""
+    body = request.body
+    if len(body) > MAX_BODY_BYTES:
+        raise _too_large()
+    try:
+        parsed = json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ApiError(400, f"The request body is not valid JSON: {error}.")
+    if not isinstance(parsed, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    return parsed
+
+
+def _actor(request):
+    return Actor("api", request.user.get_username())
+
+
+# --- query parameters -------------------------------------------------------------------------
+
+def _int_param(request, name, *, default=None, minimum=0, maximum=serializers.MAX_ID):
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return default
+    value = int(raw) if _INTEGER.match(raw) else None
+    if value is None or not minimum <= value <= maximum:
+        raise bad_parameter(name, raw, f"must be a whole number from {minimum} to {maximum}")
+    return value
+
+
+def _choice_param(request, name, choices, default=None):
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw not in choices:
+        raise bad_parameter(name, raw, f"must be one of {', '.join(choices)}")
+    return raw
+
+
+def _bool_param(request, name):
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw.lower() in _TRUE_VALUES:
+        return True
+    if raw.lower() in _FALSE_VALUES:
+        return False
+    raise bad_parameter(name, raw, "must be true or false")
+
+
+def _page(request):
+    limit = _int_param(request, "limit", default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
+    offset = _int_param(request, "offset", default=0, minimum=0, maximum=serializers.MAX_ID)
+    return limit, offset
+
+
+def _paged(rows, limit, offset):
+    """Data and meta for a slice fetched with one extra row, to tell whether more follow."""
+    rows = list(rows)
+    more = len(rows) > limit
+    meta = {"limit": limit, "offset": offset, "next_offset": offset + limit if more else None}
+    return rows[:limit], meta
+
+
+def _scope(request):
+    """(scope_type, scope_id) from `scope` (default global) and `scope_id`."""
+    scope_type = _choice_param(request, "scope", SCOPE_NAMES, default="global")
+    scope_id = _int_param(request, "scope_id")
+    if scope_type == "global" and scope_id is not None:
+        raise bad_parameter("scope_id", request.GET["scope_id"], "must be omitted for scope=global")
+    return scope_type, scope_id
+
+
+def _hour_window(request):
+    """(start_hour, end_hour) floored to whole hours; defaults to the last 24 hours."""
+    end_hour = _int_param(request, "end_hour", maximum=serializers.MAX_EPOCH)
+    if end_hour is None:
+        end_hour = int(time.time())
+    end_hour -= end_hour % HOUR_SECONDS
+    start_hour = _int_param(request, "start_hour", maximum=serializers.MAX_EPOCH)
+    if start_hour is None:
+        start_hour = max(0, end_hour - (DEFAULT_WINDOW_HOURS - 1) * HOUR_SECONDS)
+    start_hour -= start_hour % HOUR_SECONDS
+    if start_hour > end_hour:
+        raise bad_parameter("start_hour", request.GET["start_hour"], f"must not be after end_hour ({end_hour})")
+    return start_hour, end_hour
+
+
+# --- lookups with tenancy ---------------------------------------------------------------------
+
+def _visible_model(request, model_id):
+    """The model, 404 when no such id exists, 403 when it belongs to another tenant."""
+    model = AttributionModel.objects.filter(model_id=model_id).first() if model_id <= serializers.MAX_ID else None
+    if model is None:
+        raise not_found("Model", model_id)
+    tenancy.require_account(request.user, model.user_id)
+    return model
+
+
+def _service_error(error):
+    """A ModelChangeError or InvalidModelConfig as 422, with the API's own field names."""
+    fields = dict(getattr(error, "fields", None) or {getattr(error, "field", "body"): error.message})
+    if "account_id" in fields:
+        fields["user_id"] = fields.pop("account_id")
+    return ApiError(422, error.message, {name: str(problem) for name, problem in fields.items()})
+
+
+def _service_errors():
+    from attribution.credit import InvalidModelConfig
+    from attribution.services import ModelChangeError
+
+    return (ModelChangeError, InvalidModelConfig)
+
+
+# --- models -----------------------------------------------------------------------------------
+
+def list_models(request):
+    models = tenancy.restrict_to_visible(AttributionModel.objects.all(), request.user)
+    model_type = _choice_param(request, "type", MODEL_TYPE_NAMES)
+    if model_type is not None:
+        models = models.filter(model_type=model_type)
+    active = _bool_param(request, "active")
+    if active is not None:
+        models = models.filter(is_active=active)
+    account_id = _int_param(request, "user_id")
+    if account_id is not None:
+        models = models.filter(user_id=account_id)
+    limit, offset = _page(request)
+    rows, meta = _paged(models.order_by("user_id", "model_id")[offset:offset + limit + 1], limit, offset)
+    return data_response([serializers.serialize_model(model) for model in rows], meta=meta)
+
+
+def _creation_account(request, body):
+    """The account a new model belongs to: `user_id`, or the caller's only account."""
+    if "user_id" in body:
+        account_id = body["user_id"]
+    else:
+        visible = tenancy.visible_account_ids(request.user)
+        if visible is None or len(visible) != 1:
+            raise ApiError(422, "user_id is required: the Prosper202 account the model belongs to.",
+                           {"user_id": "is required"})
+        (account_id,) = visible
+    tenancy.require_account(request.user, account_id)
+    return account_id
+
+
+def create_model(request):
+    from attribution import services
+
+    body = serializers.model_creation_from_body(_json_body(request))
+    account_id = _creation_account(request, body)
+    body.pop("user_id", None)
+    try:
+        model = services.create_model(account_id=account_id, actor=_actor(request), **body)
+    except _service_errors() as error:
+        raise _service_error(error)
+    return data_response(serializers.serialize_model(model), status=201)
+
+
+def get_model(request, model_id):
+    return data_response(serializers.serialize_model(_visible_model(request, model_id)))
+
+
+def update_model(request, model_id):
+    from attribution import services
+
+    model = _visible_model(request, model_id)
+    changes = serializers.model_changes_from_body(_json_body(request))
+    try:
+        model = services.update_model(model, changes=changes, actor=_actor(request))
+    except _service_errors() as error:
+        raise _service_error(error)
+    return data_response(serializers.serialize_model(model))
+
+
+def delete_model(request, model_id):
+    from attribution import services
+
+    model = _visible_model(request, model_id)
+    try:
+        services.delete_model(model, actor=_actor(request))
+    except _service_errors() as error:
+        raise _service_error(error)
+    return HttpResponse(status=204)
+
+
+# --- snapshots, metrics, comparison -----------------------------------------------------------
+
+def _report_error(error):
+    """A reporting.ReportRequestError as 400 naming the query parameter (404 for unknown models)."""
+    from attribution.reporting import UnknownModelError
+
+    if isinstance(error, UnknownModelError):
+        return ApiError(404, error.message)
+    name = "scope" if error.field == "scope_type" else error.field
+    return ApiError(400, f"Invalid parameter {name}: {error.message}.", {name: error.message})
+
+
+def list_snapshots(request, model_id):
+    from attribution import reporting
+
+    model = _visible_model(request, model_id)
+    scope_type, scope_id = _scope(request)
+    start_hour, end_hour = _hour_window(request)
+    limit, offset = _page(request)
+    snapshots = reporting.snapshot_rows(
+        model_id=model.model_id, scope_type=scope_type, scope_id=scope_id,
+        start_hour=start_hour, end_hour=end_hour, account_ids=[model.user_id],
+    )
+    ordered = snapshots.order_by("date_hour", "scope_id", "snapshot_id")[offset:offset + limit + 1]
+    rows, meta = _paged(ordered, limit, offset)
+    meta.update(start_hour=start_hour, end_hour=end_hour, scope=scope_type, scope_id=scope_id)
+    return data_response([serializers.serialize_snapshot(row) for row in rows], meta=meta)
+
+
+def metrics(request):
+    """Totals of one model, plus the per-hour or per-day series they sum."""
+    from attribution import reporting
+
+    model_id = _int_param(request, "model_id")
+    if model_id is None:
+        raise bad_parameter("model_id", "", "is required (the model whose totals to report)")
+    model = _visible_model(request, model_id)
+    scope_type, scope_id = _scope(request)
+    start_hour, end_hour = _hour_window(request)
+    resolution = _choice_param(request, "resolution", reporting.RESOLUTIONS, default="hour")
+    window = {
+        "account_ids": [model.user_id], "model_id": model.model_id, "scope_type": scope_type,
+        "scope_id": scope_id, "start_hour": start_hour, "end_hour": end_hour,
+    }
+    try:
+        totals = reporting.totals(**window)
+        series = reporting.snapshot_series(**window, resolution=resolution)
+    except reporting.ReportRequestError as error:
+        raise _report_error(error)
+    return data_response(
+        {
+            "model_id": model.model_id, "scope": scope_type, "scope_id": scope_id,
+            "start_hour": start_hour, "end_hour": end_hour, "resolution": resolution,
+            "totals": totals.as_dict(), "series": [point.as_dict() for point in series],
+        }
+    )
+
+
+def _model_ids_param(request):
+    raw = request.GET.get("models", "")
+    parts = [part.strip() for part in raw.split(",") if part.strip()]
+    allowed = f"must be 1 to {MAX_COMPARED_MODELS} comma-separated model ids"
+    if not parts or len(parts) > MAX_COMPARED_MODELS or not all(_INTEGER.match(part) for part in parts):
+        raise bad_parameter("models", raw, allowed)
+    return list(dict.fromkeys(int(part) for part in parts))
+
+
+def compare(request):
+    from attribution import reporting
+
+    models = [_visible_model(request, model_id) for model_id in _model_ids_param(request)]
+    scope_type, scope_id = _scope(request)
+    start_hour, end_hour = _hour_window(request)
+    try:
+        comparison = reporting.compare_models(
+            model_ids=[model.model_id for model in models], scope_type=scope_type, scope_id=scope_id,
+            start_hour=start_hour, end_hour=end_hour,
+            account_ids=tenancy.visible_account_ids(request.user),
+        )
+    except reporting.ReportRequestError as error:
+        raise _report_error(error)
+    return data_response(
+        {
+            "model_ids": [model.model_id for model in models], "scope": scope_type,
+            "scope_id": scope_id, "start_hour": start_hour, "end_hour": end_hour,
+            "models": [row.as_dict() for row in comparison],
+        }
+    )
+
+
+# --- journeys ---------------------------------------------------------------------------------
+
+def conversion_journey(request, conv_id):
+    from journeys.cache import get_journey
+
+    conversion = Conversion.objects.filter(conv_id=conv_id).first() if conv_id <= serializers.MAX_ID else None
+    if conversion is None:
+        raise not_found("Conversion", conv_id)
+    tenancy.require_account(request.user, conversion.user_id)
+    touches = get_journey(conversion.conv_id)
+    clicks_by_id = {
+        click.click_id: click
+        for click in Click.objects.filter(click_id__in=[click_id for click_id, _time in touches]).only(
+            "click_id", "landing_page_id", "ppc_account_id"
+        )
+    }
+    return data_response(serializers.serialize_journey(conversion, touches, clicks_by_id))
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+def _download_url(export):
+    """The API link to a completed export's file (never its server path)."""
+    from attribution import exports
+
+    if export.status != exports.COMPLETED:
+        return None
+    return reverse("attribution_api_export_download", args=[export.export_id])
+
+
+def download_export(request, export_id):
+    """Stream a completed export's file, so token holders can fetch what they scheduled."""
+    from attribution import exports
+
+    export = Export.objects.filter(export_id=export_id).first() if export_id <= serializers.MAX_ID else None
+    if export is None:
+        raise not_found("Export", export_id)
+    tenancy.require_account(request.user, export.user_id)
+    path = exports.export_file(export)
+    if path is None:
+        raise ApiError(404, f"Export {export_id} has no file to download (status {export.status}).")
+    extension = exports.normalise_format(export.requested_format)
+    return FileResponse(open(path, "rb"), as_attachment=True,
+                        filename=f"attribution-export-{export.export_id}.{extension}")
+
+
+def list_exports(request, model_id):
+    model = _visible_model(request, model_id)
+    limit, offset = _page(request)
+    exports = Export.objects.filter(model_id=model.model_id, user_id=model.user_id).order_by("-export_id")
+    rows, meta = _paged(exports[offset:offset + limit + 1], limit, offset)
+    return data_response([serializers.serialize_export(row, _download_url(row)) for row in rows], meta=meta)
+
+
+def schedule_export(request, model_id):
+    from attribution import exports
+
+    model = _visible_model(request, model_id)
+    body = serializers.export_request_from_body(_json_body(request))
+    try:
+        export = exports.schedule_export(
+            model=model, scope_type=body.get("scope", "global"), scope_id=body.get("scope_id"),
+            start_hour=body["start_hour"], end_hour=body["end_hour"],
+            requested_format=body.get("format", "csv"), webhook_url=body.get("webhook_url"),
+            webhook_secret=body.get("webhook_secret"), actor=_actor(request), viewer=request.user,
+        )
+    except exports.ExportRequestError as error:
+        fields = {_EXPORT_FIELD_NAMES.get(name, name): problem for name, problem in error.fields.items()}
+        raise ApiError(422, f"Invalid export request: {error.message}.", fields)
+    return data_response(serializers.serialize_export(export, _download_url(export)), status=201)
+
+
+# --- rebuilds ---------------------------------------------------------------------------------
+
+def _rebuild_accounts(request, body):
+    """The account ids a rebuild covers (None = all accounts, for superusers only)."""
+    account_id = body.get("user_id")
+    if account_id is not None:
+        tenancy.require_account(request.user, account_id)
+        if not Account.objects.filter(user_id=account_id).exists():
+            raise ApiError(422, f"user_id {account_id} does not exist in 202_users.",
+                           {"user_id": "no such Prosper202 account"})
+        return [account_id]
+    visible = tenancy.visible_account_ids(request.user)
+    if visible is not None and not visible:
+        raise forbidden("No Prosper202 account is assigned to you, so there is nothing to rebuild.")
+    return None if visible is None else sorted(visible)
+
+
+def _rebuild_models(request, body, account_ids):
+    model_ids = sorted(set(body.get("model_ids") or ()))
+    owners = dict(AttributionModel.objects.filter(model_id__in=model_ids).values_list("model_id", "user_id"))
+    unknown = [model_id for model_id in model_ids if model_id not in owners]
+    if unknown:
+        raise ApiError(422, f"model_ids {unknown} do not exist.", {"model_ids": f"unknown ids {unknown}"})
+    for model_id in model_ids:
+        tenancy.require_account(request.user, owners[model_id])
+        if account_ids is not None and owners[model_id] not in account_ids:
+            raise ApiError(
+                422, f"Model {model_id} belongs to account {owners[model_id]}, not to {account_ids}.",
+                {"model_ids": f"model {model_id} is outside the requested accounts"},
+            )
+    return model_ids or None
+
+
+def start_rebuild(request):
+    from django_q.tasks import async_task
+
+    body = serializers.rebuild_request_from_body(_json_body(request))
+    account_ids = _rebuild_accounts(request, body)
+    model_ids = _rebuild_models(request, body, account_ids)
+    task_id = async_task(
+        "attribution.tasks.rebuild_task", start=body["start"], end=body["end"], user_ids=account_ids,
+        model_ids=model_ids, username=request.user.get_username(),
+        task_name=f"API rebuild {body['start']}-{body['end']} by {request.user.get_username()}",
+    )
+    return data_response(
+        {"task_id": task_id, "start": body["start"], "end": body["end"], "user_ids": account_ids,
+         "model_ids": model_ids},
+        status=202,
+    )
+
+
+def unknown_path(request, path=""):
+    return ApiError(404, f"No API endpoint at /api/v2/attribution/{path}.").response()
+
+
+VIEW = tenancy.VIEW_PERMISSION
+MANAGE = tenancy.MANAGE_PERMISSION
+
+models_endpoint = api_endpoint(GET=(VIEW, list_models), POST=(MANAGE, create_model))
+model_endpoint = api_endpoint(GET=(VIEW, get_model), PATCH=(MANAGE, update_model), DELETE=(MANAGE, delete_model))
+snapshots_endpoint = api_endpoint(GET=(VIEW, list_snapshots))
+metrics_endpoint = api_endpoint(GET=(VIEW, metrics))
+compare_endpoint = api_endpoint(GET=(VIEW, compare))
+journey_endpoint = api_endpoint(GET=(VIEW, conversion_journey))
+exports_endpoint = api_endpoint(GET=(VIEW, list_exports), POST=(MANAGE, schedule_export))
+export_download_endpoint = api_endpoint(GET=(VIEW, download_export))
+rebuilds_endpoint = api_endpoint(POST=(MANAGE, start_rebuild))

@@ -1,0 +1,222 @@
+"""Admin forms for models, scope settings and rebuild windows.
+
+The forms turn per-type inputs into a weighting config and ask the services to validate it;
+the rules themselves live in attribution.credit and attribution.services, never here.
+"""
+import json
+from datetime import datetime, timedelta, timezone as dt_timezone
+
+from django import forms
+
+from attribution import services
+from attribution.models import MODEL_TYPES, SETTING_SCOPE_TYPES, AttributionModel, AttributionSetting
+
+CONFIG_FIELDS_BY_TYPE = {
+    "time_decay": ("half_life_hours",),
+    "position_based": ("first_touch_weight", "last_touch_weight"),
+    "algorithmic": ("channel",),
+}
+CONFIG_FIELDS = ("half_life_hours", "first_touch_weight", "last_touch_weight", "channel")
+CHANNEL_CHOICES = (("account", "Traffic-source account"), ("landing_page", "Landing page"))
+# Errors the services report under these names belong to these form fields.
+FORM_FIELD_FOR = {"account_id": "user", "model_id": "model", "method": "channel"}
+
+
+def _number(text):
+    """'24' → 24, '0.4' → 0.4; anything else is passed on as given for validate_config to refuse."""
+    text = text.strip()
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            continue
+    return text
+
+
+def config_from_inputs(model_type, inputs):
+    """The raw weighting config of `model_type` built from the per-type inputs (text values)."""
+    config = {}
+    for field in CONFIG_FIELDS_BY_TYPE.get(model_type, ()):
+        value = (inputs.get(field) or "").strip()
+        if field == "channel":
+            config["method"] = "markov"
+            config["channel"] = value or "account"
+        elif value:
+            config[field] = _number(value)
+    return config
+
+
+def stored_config_inputs(weighting_config):
+    """Initial per-type inputs from a stored config column; unreadable legacy text gives none."""
+    try:
+        config = json.loads(weighting_config or "{}")
+    except ValueError:
+        return {}
+    if not isinstance(config, dict):
+        return {}
+    return {field: str(config[field]) for field in CONFIG_FIELDS if field in config}
+
+
+def add_service_errors(form, error):
+    """Attach a ModelChangeError to the form fields it names (others become form errors)."""
+    if not error.fields:
+        form.add_error(None, error.message)
+    for field, message in error.fields.items():
+        target = FORM_FIELD_FOR.get(field, field)
+        if target in form.fields and target not in form.errors:
+            form.add_error(target, message)
+        elif target not in form.fields:
+            form.add_error(None, f"{field}: {message}")
+
+
+class AttributionModelForm(forms.ModelForm):
+    """Create/edit one model with per-type inputs; is_default only on create (then a button)."""
+
+    half_life_hours = forms.CharField(
+        required=False, label="Half-life (hours)",
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "size": 8}),
+        help_text="time_decay: a whole number of hours, 1 to 8760.",
+    )
+    first_touch_weight = forms.CharField(
+        required=False, widget=forms.TextInput(attrs={"inputmode": "decimal", "size": 8}),
+        help_text="position_based: share of the first touch, 0 to 1.",
+    )
+    last_touch_weight = forms.CharField(
+        required=False, widget=forms.TextInput(attrs={"inputmode": "decimal", "size": 8}),
+        help_text="position_based: share of the last touch, 0 to 1; first + last ≤ 1.",
+    )
+    channel = forms.ChoiceField(
+        required=False, choices=CHANNEL_CHOICES, initial="account",
+        help_text="algorithmic (Markov removal effect): what a channel is.",
+    )
+
+    class Meta:
+        model = AttributionModel
+        fields = ("user", "model_name", "model_slug", "model_type", "is_active", "is_default")
+        labels = {"user": "Account", "model_slug": "Slug"}
+        help_texts = {"model_slug": "Optional: generated from the name, unique per account."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["model_slug"].required = False
+        self.fields["model_type"].choices = MODEL_TYPES
+        if self.instance.pk:
+            for field, value in stored_config_inputs(self.instance.weighting_config).items():
+                self.initial.setdefault(field, value)
+
+    def clean(self):
+        cleaned = super().clean()
+        model_type = cleaned.get("model_type")
+        if not model_type or self.errors:
+            return cleaned
+        config = config_from_inputs(model_type, cleaned)
+        try:
+            if self.instance.pk:
+                changes = {field: cleaned[field] for field in ("model_name", "model_type", "is_active")
+                           if field in cleaned}
+                changes["weighting_config"] = config
+                if cleaned.get("model_slug"):
+                    changes["model_slug"] = cleaned["model_slug"]
+                self.model_changes = changes
+                services.validate_model_changes(self.instance, changes)
+            else:
+                self.new_model = {
+                    "account_id": cleaned["user"].user_id,
+                    "model_name": cleaned.get("model_name"),
+                    "model_type": model_type,
+                    "weighting_config": config,
+                    "model_slug": cleaned.get("model_slug") or None,
+                    "is_active": cleaned.get("is_active", True),
+                    "is_default": cleaned.get("is_default", False),
+                }
+                services.validate_new_model(**self.new_model)
+        except services.ModelChangeError as error:
+            add_service_errors(self, error)
+        return cleaned
+
+
+class ScopeSettingForm(forms.ModelForm):
+    """One scope's model and multi-touch flag; the scope itself is fixed once created."""
+
+    scope_type = forms.ChoiceField(choices=SETTING_SCOPE_TYPES)
+    scope_id = forms.IntegerField(
+        required=False, min_value=1,
+        help_text="Advertiser (aff_network_id) or campaign (aff_campaign_id) id; empty for global.",
+    )
+
+    class Meta:
+        model = AttributionSetting
+        fields = ("user", "scope_type", "scope_id", "model", "multi_touch_enabled")
+        labels = {"user": "Account", "model": "Model"}
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        account_id = cleaned["user"].user_id if "user" in cleaned else self.instance.user_id
+        scope_type = cleaned.get("scope_type", self.instance.scope_type)
+        scope_id = cleaned.get("scope_id") if "scope_type" in cleaned else self.instance.scope_id
+        try:
+            self.setting_values = dict(
+                zip(
+                    ("scope_type", "scope_id", "model_id", "multi_touch_enabled"),
+                    services.validate_scope_setting(
+                        account_id=account_id, scope_type=scope_type, scope_id=scope_id,
+                        model_id=cleaned["model"].model_id,
+                        multi_touch_enabled=cleaned.get("multi_touch_enabled", False),
+                    ),
+                ),
+                account_id=account_id,
+            )
+        except services.ModelChangeError as error:
+            add_service_errors(self, error)
+            return cleaned
+        if not self.instance.pk:
+            existing = services.scope_settings(
+                account_id, self.setting_values["scope_type"], self.setting_values["scope_id"]
+            ).first()
+            if existing is not None:
+                self.add_error(
+                    "scope_id" if self.setting_values["scope_id"] else "scope_type",
+                    f"Account {account_id} already has setting #{existing.setting_id} for this "
+                    "scope; edit that one instead.",
+                )
+        return cleaned
+
+
+def _utc_input(moment):
+    return moment.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M")
+
+
+class RebuildWindowForm(forms.Form):
+    """The window an operator rebuilds after a change, in UTC (default: the last 24 hours)."""
+
+    INPUT_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
+
+    start = forms.DateTimeField(
+        input_formats=INPUT_FORMATS, label="Start (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    end = forms.DateTimeField(
+        input_formats=INPUT_FORMATS, label="End (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+    def __init__(self, *args, now=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        now = now or datetime.now(dt_timezone.utc)
+        self.fields["start"].initial = _utc_input(now - timedelta(hours=24))
+        self.fields["end"].initial = _utc_input(now)
+
+    def _epoch(self, field):
+        # Inputs are UTC whatever the server's zone: read them as naive, then pin to UTC.
+        moment = self.cleaned_data[field]
+        return int(moment.replace(tzinfo=dt_timezone.utc).timestamp())
+
+    def clean(self):
+        cleaned = super().clean()
+        if "start" in cleaned and "end" in cleaned:
+            self.start_epoch, self.end_epoch = self._epoch("start"), self._epoch("end")
+            if self.start_epoch > self.end_epoch:
+                self.add_error("start", "Start must not be after end.")
+        return cleaned

@@ -1,0 +1,369 @@
+"""System Checks (SPEC §10): is the attribution pipeline healthy, and if not, what fixes it.
+
+Each check returns a `CheckResult(name, status, detail, hint)`: `status` is ok, warning or error,
+`detail` says what was found, `hint` is the exact command or admin page that fixes it. The admin
+page shows everything; `/healthz` shows only names and statuses. A check that itself fails (the
+database is down, Redis refuses) reports an error instead of breaking the page.
+
+Every query is bounded: point lookups, indexed aggregates, or a capped range of recent rows.
+Per-account checks take `account_ids` (None = every account) so a tenant sees only its own rows.
+"""
+import logging
+import time
+from datetime import datetime, timedelta, timezone as dt_timezone
+from typing import NamedTuple
+
+from django.conf import settings
+from django.db.models import Count, Exists, F, IntegerField, Max, OuterRef, Sum
+from django.db.models.functions import Cast
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from attribution.models import AttributionModel, CronjobLog, Snapshot
+from journeys.models import ClickAdvance, Conversion, JourneyTouch
+
+logger = logging.getLogger("attribution.system_checks")
+
+OK, WARNING, ERROR = "ok", "warning", "error"
+_SEVERITY = {OK: 0, WARNING: 1, ERROR: 2}
+
+HOUR_SECONDS = 3600
+REBUILD_WARNING_SECONDS = 2 * HOUR_SECONDS
+REBUILD_ERROR_SECONDS = 24 * HOUR_SECONDS
+# The export worker passes every minute; a few missed passes are a warning, an hour is an outage.
+EXPORT_WARNING_SECONDS = 10 * 60
+EXPORT_ERROR_SECONDS = HOUR_SECONDS
+# A repeating schedule this late means no cluster is running the scheduler.
+SCHEDULE_OVERDUE_SECONDS = 5 * 60
+QUEUE_DEPTH_WARNING = 100
+QUEUE_DEPTH_ERROR = 1000
+FAILED_TASKS_WINDOW_SECONDS = 24 * HOUR_SECONDS
+# Journeys needing review are counted over the most recent conversions only (by primary key).
+REVIEW_RECENT_CONVERSIONS = 50_000
+# Hours without conversions legitimately have no snapshot; two days without one deserves a look.
+SNAPSHOT_STALE_SECONDS = 48 * HOUR_SECONDS
+SNAPSHOT_MODELS_MAX = 500
+# Duplicate snapshots are looked for in the last week on the page (check_schema scans all).
+SCHEMA_SNAPSHOT_DAYS = 7
+LISTED_MAX = 5
+
+TITLES = {
+    "schema": "Schema (202 tables)",
+    "rebuild_cron": "Rebuild cron (202_cronjob_logs id 2)",
+    "export_worker": "Export worker (202_cronjob_logs id 3)",
+    "task_cluster": "django-q2 cluster",
+    "task_queue": "Task queue depth",
+    "failed_tasks": "Failed tasks (24 h)",
+    "cache": "Journey cache (memcached)",
+    "model_rows": "Invalid model rows",
+    "default_models": "Default model per account",
+    "journeys_review": "Journeys needing review",
+    "snapshot_freshness": "Latest snapshot per active model",
+}
+
+
+class CheckResult(NamedTuple):
+    name: str
+    status: str
+    detail: str
+    hint: str
+
+    @property
+    def title(self):
+        return TITLES.get(self.name, self.name)
+
+
+def _admin_url(view_name, fallback):
+    try:
+        return reverse(view_name)
+    except NoReverseMatch:
+        return fallback
+
+
+def _utc(epoch):
+    return datetime.fromtimestamp(epoch, tz=dt_timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _age(seconds):
+    if seconds < 2 * HOUR_SECONDS:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // HOUR_SECONDS} h"
+    return f"{seconds // 86400} days"
+
+
+def _listed(items):
+    items = list(items)
+    more = len(items) - LISTED_MAX
+    return "; ".join(items[:LISTED_MAX]) + (f"; and {more} more" if more > 0 else "")
+
+
+def _restrict(queryset, account_ids, field="user_id"):
+    return queryset if account_ids is None else queryset.filter(**{f"{field}__in": account_ids})
+
+
+# --- the checks ------------------------------------------------------------------------------
+
+def check_schema_health(account_ids=None, now=None):
+    """Structure for everyone; data problems (they name accounts) in detail only for viewers of
+    every account, counted for the others."""
+    from journeys.schema_check import check_schema
+
+    now = now or int(time.time())
+    report = check_schema(snapshot_since_hour=now - SCHEMA_SNAPSHOT_DAYS * 86400)
+    hint = "Run `manage.py check_schema` for the full list; `manage.py install_schema` creates missing tables."
+
+    def described(problems):
+        shown = [str(p) for p in problems if account_ids is None or not p.about_data]
+        hidden = len(problems) - len(shown)
+        return _listed(shown + ([f"{hidden} data problem(s) (listed by manage.py check_schema)"] if hidden else []))
+
+    if report.errors:
+        return CheckResult("schema", ERROR, f"{len(report.errors)} error(s): " + described(report.errors), hint)
+    if report.warnings:
+        return CheckResult("schema", WARNING, f"{len(report.warnings)} warning(s): " + described(report.warnings), hint)
+    return CheckResult("schema", OK, f"every 202 table, column and key matches ({report.vendor})", hint)
+
+
+def _cron_recency(name, log_id, label, warning_after, error_after, hint, now):
+    last = CronjobLog.objects.filter(id=log_id).values_list("last_execution_time", flat=True).first()
+    if not last:
+        return CheckResult(name, ERROR, f"{label} has never completed (no 202_cronjob_logs row id {log_id})", hint)
+    age = max(0, now - last)
+    detail = f"last completed {_utc(last)} ({_age(age)} ago; epoch {last})"
+    if age > error_after:
+        return CheckResult(name, ERROR, detail, hint)
+    if age > warning_after:
+        return CheckResult(name, WARNING, detail, hint)
+    return CheckResult(name, OK, detail, hint)
+
+
+def check_rebuild_cron(account_ids=None, now=None):
+    return _cron_recency(
+        "rebuild_cron", CronjobLog.REBUILD, "the attribution rebuild",
+        REBUILD_WARNING_SECONDS, REBUILD_ERROR_SECONDS,
+        "Run `manage.py attribution_rebuild` now; schedule it with cron `15 * * * *` or "
+        "`manage.py setup_schedules` plus a running `manage.py qcluster`.",
+        now or int(time.time()),
+    )
+
+
+def check_export_worker(account_ids=None, now=None):
+    return _cron_recency(
+        "export_worker", CronjobLog.EXPORT, "the export worker",
+        EXPORT_WARNING_SECONDS, EXPORT_ERROR_SECONDS,
+        "Run `manage.py setup_schedules` and keep `manage.py qcluster` running (the export worker passes every minute).",
+        now or int(time.time()),
+    )
+
+
+def check_task_cluster(account_ids=None, now=None):
+    from django_q.models import Schedule
+    from django_q.status import Stat
+
+    hint = "Start workers with `manage.py qcluster` (one per host) and create the schedules with `manage.py setup_schedules`."
+    clusters = Stat.get_all()
+    cutoff = timezone.now() - timedelta(seconds=SCHEDULE_OVERDUE_SECONDS)
+    repeating = Schedule.objects.exclude(repeats=0)
+    overdue = list(repeating.filter(next_run__lt=cutoff).order_by("next_run").values_list("name", "func")[:LISTED_MAX])
+    overdue_names = ", ".join(name or func for name, func in overdue)
+    if clusters:
+        workers = sum(len(getattr(stat, "workers", ()) or ()) for stat in clusters)
+        detail = f"{len(clusters)} cluster(s) alive with {workers} worker(s)"
+        if overdue:
+            return CheckResult("task_cluster", WARNING, f"{detail}, but schedules are overdue: {overdue_names}", hint)
+        return CheckResult("task_cluster", OK, detail, hint)
+    if overdue:
+        return CheckResult("task_cluster", ERROR, f"no cluster is running the schedules; overdue: {overdue_names}", hint)
+    if repeating.exists():
+        # With the ORM broker and a per-process cache, clusters cannot publish their stats here;
+        # schedules being picked up on time is the heartbeat then.
+        return CheckResult("task_cluster", OK, "schedules are being run on time (cluster stats not published to this cache)", hint)
+    return CheckResult("task_cluster", ERROR, "no django-q2 cluster seen and no schedules exist", hint)
+
+
+def check_task_queue(account_ids=None, now=None):
+    from django_q.brokers import get_broker
+
+    broker = get_broker()
+    depth = broker.queue_size()
+    hint = "Add workers (`manage.py qcluster` on another host, or raise Q_WORKERS); inspect queued tasks in the admin under Django Q → Queued tasks."
+    detail = f"{depth} task(s) waiting on {broker.info()}"
+    if depth >= QUEUE_DEPTH_ERROR:
+        return CheckResult("task_queue", ERROR, detail, hint)
+    if depth >= QUEUE_DEPTH_WARNING:
+        return CheckResult("task_queue", WARNING, detail, hint)
+    return CheckResult("task_queue", OK, detail, hint)
+
+
+def check_failed_tasks(account_ids=None, now=None):
+    from django_q.models import Failure
+
+    since = timezone.now() - timedelta(seconds=FAILED_TASKS_WINDOW_SECONDS)
+    failures = Failure.objects.filter(stopped__gte=since)
+    hint = f"Read the tracebacks at {_admin_url('admin:django_q_failure_changelist', '/admin/django_q/failure/')} and rerun the task from its command."
+    latest = list(failures.order_by("-stopped").values_list("name", "func")[: LISTED_MAX + 1])
+    if not latest:
+        return CheckResult("failed_tasks", OK, "no failed task in the last 24 h", hint)
+    count = failures.count() if len(latest) > LISTED_MAX else len(latest)
+    return CheckResult(
+        "failed_tasks", WARNING,
+        f"{count} failed task(s) in the last 24 h: " + _listed(f"{func} ({name})" for name, func in latest),
+        hint,
+    )
+
+
+def check_cache(account_ids=None, now=None):
+    from attribution_site.resilient_cache import cache_is_reachable
+
+    backend = settings.CACHES["default"]["BACKEND"]
+    hint = "Start memcached and point CACHE_URL at it, e.g. CACHE_URL=pymemcache://127.0.0.1:11211 (journeys keep working from the database meanwhile)."
+    reachable, detail = cache_is_reachable()
+    if not reachable:
+        return CheckResult("cache", ERROR, f"cache unreachable: {detail}", hint)
+    if backend.endswith("LocMemCache"):
+        detail = "local-memory cache (the CACHE_URL default): each process caches on its own"
+        return CheckResult("cache", OK if settings.DEBUG else WARNING, detail, hint)
+    return CheckResult("cache", OK, f"{backend.rsplit('.', 1)[-1]}: {detail}", hint)
+
+
+def check_model_rows(account_ids=None, now=None):
+    from journeys.schema_check import invalid_model_rows
+
+    invalid = invalid_model_rows()
+    if account_ids is not None:
+        invalid = [row for row in invalid if row[1] in account_ids]
+    hint = f"Fix or deactivate each model at {_admin_url('admin:attribution_attributionmodel_changelist', '/admin/attribution/attributionmodel/')}; rebuilds skip invalid rows meanwhile."
+    if not invalid:
+        return CheckResult("model_rows", OK, "every model row passes validation", hint)
+    return CheckResult(
+        "model_rows", ERROR,
+        f"{len(invalid)} invalid model row(s): " + _listed(f"model {m} (user {u}): {reason}" for m, u, reason in invalid),
+        hint,
+    )
+
+
+def check_default_models(account_ids=None, now=None):
+    from journeys.models import Account
+
+    live_accounts = Account.objects.filter(user_deleted=0).values("user_id")
+    per_account = (
+        _restrict(AttributionModel.objects.filter(user_id__in=live_accounts), account_ids)
+        .values("user_id")
+        .annotate(defaults=Sum(Cast("is_default", IntegerField())))
+        .order_by("user_id")
+    )
+    none = [row["user_id"] for row in per_account.filter(defaults=0)[: LISTED_MAX + 1]]
+    several = [(row["user_id"], row["defaults"]) for row in per_account.filter(defaults__gt=1)[: LISTED_MAX + 1]]
+    hint = (f"Use Make default on one model per account at "
+            f"{_admin_url('admin:attribution_attributionmodel_changelist', '/admin/attribution/attributionmodel/')} "
+            "(or PATCH /api/v2/attribution/models/<id> with {\"is_default\": true}).")
+    if several:
+        return CheckResult("default_models", ERROR, "accounts with several default models: "
+                           + _listed(f"user {u} ({n})" for u, n in several), hint)
+    if none:
+        return CheckResult("default_models", WARNING, "accounts with models but no default: "
+                           + _listed(f"user {u}" for u in none), hint)
+    return CheckResult("default_models", OK, "every account with models has exactly one default", hint)
+
+
+def check_journeys_review(account_ids=None, now=None):
+    """SPEC §4.3 "needs manual review" warnings, over the most recent conversions only."""
+    newest = Conversion.objects.aggregate(newest=Max("conv_id"))["newest"] or 0
+    lowest = max(0, newest - REVIEW_RECENT_CONVERSIONS)
+    touches = _restrict(JourneyTouch.objects.filter(conv_id__gt=lowest), account_ids, "conv__user_id")
+    beyond_cap = set(
+        touches.values("conv_id").annotate(n=Count("touchpoint_id"))
+        .filter(n__gt=settings.ATTRIBUTION_MAX_TOUCHES).values_list("conv_id", flat=True)
+    )
+    outside = set(
+        touches.filter(click_time__lt=F("conv__conv_time") - settings.ATTRIBUTION_LOOKBACK_SECONDS)
+        .values_list("conv_id", flat=True).distinct()
+    )
+    unknown = set()
+    if settings.ATTRIBUTION_JOURNEY_MATCH == "visitor":
+        unknown = set(
+            _restrict(Conversion.objects.filter(conv_id__gt=lowest, deleted=0), account_ids)
+            .filter(~Exists(ClickAdvance.objects.filter(click_id=OuterRef("click_id"))))
+            .values_list("conv_id", flat=True)
+        )
+    flagged = beyond_cap | outside | unknown
+    hint = ("Review them with `manage.py verify_journeys --start <epoch>` (listed as warnings) and on the "
+            f"conversions page {_admin_url('admin:journeys_conversion_changelist', '/admin/journeys/conversion/')}.")
+    scope = f"among the latest {REVIEW_RECENT_CONVERSIONS:,} conversions"
+    if not flagged:
+        return CheckResult("journeys_review", OK, f"no journey needs review {scope}", hint)
+    parts = [f"{len(beyond_cap)} beyond the {settings.ATTRIBUTION_MAX_TOUCHES}-touch cap",
+             f"{len(outside)} with a touch outside the lookback window"]
+    if settings.ATTRIBUTION_JOURNEY_MATCH == "visitor":
+        parts.append(f"{len(unknown)} with an unknown visitor")
+    return CheckResult(
+        "journeys_review", WARNING,
+        f"{len(flagged)} journey(s) need review {scope} ({', '.join(parts)}); e.g. conv_id "
+        + ", ".join(str(c) for c in sorted(flagged, reverse=True)[:LISTED_MAX]),
+        hint,
+    )
+
+
+def check_snapshot_freshness(account_ids=None, now=None):
+    now = now or int(time.time())
+    models = list(
+        _restrict(AttributionModel.objects.filter(is_active=True), account_ids)
+        .order_by("model_id").values_list("model_id", "user_id", "model_name")[:SNAPSHOT_MODELS_MAX]
+    )
+    hint = "Rebuild the missing hours: `manage.py attribution_rebuild --start <epoch> --end <epoch> --model <model_id>`."
+    if not models:
+        return CheckResult("snapshot_freshness", OK, "no active model", hint)
+    stale, newest_hour = [], None
+    for model_id, user_id, model_name in models:
+        # One indexed lookup per model: model_hour_scope (model_id, date_hour, …).
+        latest = Snapshot.objects.filter(model_id=model_id).aggregate(latest=Max("date_hour"))["latest"]
+        if latest is not None:
+            newest_hour = max(newest_hour or 0, latest)
+        if latest is None:
+            stale.append(f"model {model_id} {model_name!r} (user {user_id}): no snapshot yet")
+        elif now - latest > SNAPSHOT_STALE_SECONDS:
+            stale.append(f"model {model_id} {model_name!r} (user {user_id}): latest hour {_utc(latest)} ({_age(now - latest)} ago)")
+    if stale:
+        return CheckResult("snapshot_freshness", WARNING, f"{len(stale)} of {len(models)} active model(s) stale: " + _listed(stale), hint)
+    return CheckResult(
+        "snapshot_freshness", OK,
+        f"{len(models)} active model(s) have snapshots; newest hour {_utc(newest_hour)} ({_age(max(0, now - newest_hour))} ago)",
+        hint,
+    )
+
+
+CHECKS = (
+    ("schema", check_schema_health),
+    ("rebuild_cron", check_rebuild_cron),
+    ("export_worker", check_export_worker),
+    ("task_cluster", check_task_cluster),
+    ("task_queue", check_task_queue),
+    ("failed_tasks", check_failed_tasks),
+    ("cache", check_cache),
+    ("model_rows", check_model_rows),
+    ("default_models", check_default_models),
+    ("journeys_review", check_journeys_review),
+    ("snapshot_freshness", check_snapshot_freshness),
+)
+
+
+def run_checks(account_ids=None, now=None):
+    """Every check, in page order; a check that raises is reported as an error, never re-raised."""
+    now = now or int(time.time())
+    results = []
+    for name, check in CHECKS:
+        try:
+            results.append(check(account_ids=account_ids, now=now))
+        except Exception as error:  # a down database or broker is exactly what this page reports
+            logger.warning("system check %s failed: %s", check.__name__, error, exc_info=True)
+            results.append(CheckResult(
+                name, ERROR, f"the check could not run: {type(error).__name__}: {error}",
+                "Check the database, cache and broker connections (DATABASE_URL, CACHE_URL, REDIS_URL).",
+            ))
+    return results
+
+
+def overall_status(results):
+    """The worst status among the results."""
+    return max((r[1] for r in results), key=_SEVERITY.__getitem__, default=OK)

@@ -1,0 +1,117 @@
+"""Credit maths micro-benchmark: journeys credited per second for each model type, and the cost
+of fitting the Markov chain. Pure Python, no database.
+
+    .venv/bin/python bench/credit_benchmark.py [--journeys 100000] [--seed 1]
+
+Prints a Markdown section for docs/performance.md.
+"""
+import argparse
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
+
+from attribution.credit import (  # noqa: E402
+    MODEL_TYPES,
+    Touch,
+    credits_for,
+    journey_from_stored,
+    validate_config,
+)
+from attribution.credit.markov import channel_of, fit_removal_effects  # noqa: E402
+
+CONFIGS = {
+    "time_decay": {"half_life_hours": 24},
+    "position_based": {"first_touch_weight": 0.4, "last_touch_weight": 0.4},
+    "algorithmic": {"method": "markov"},
+}
+LOOKBACK_SECONDS = 30 * 86400
+REPEATS = 3
+
+
+def make_journeys(rng, count, accounts=20):
+    """Journeys shaped like a tracker's: mostly short, a tail up to the 25-touch cap (+1)."""
+    journeys = []
+    for conv_id in range(count):
+        conv_time = 1_700_000_000 + conv_id * 30
+        size = min(25, int(rng.expovariate(1 / 3)))
+        stored = [
+            (rng.randrange(10**9), conv_time - rng.randrange(LOOKBACK_SECONDS))
+            for _ in range(size)
+        ]
+        journeys.append(
+            journey_from_stored(
+                conv_id=conv_id, conv_time=conv_time,
+                converting_click_id=10**9 + conv_id, converting_click_time=conv_time - 60,
+                stored_touches=[
+                    Touch(click_id, click_time, rng.randrange(50), rng.randrange(accounts))
+                    for click_id, click_time in stored
+                ],
+                converting_ppc_account_id=rng.randrange(accounts),
+            )
+        )
+    return journeys
+
+
+def best_rate(work, items):
+    """Items per CPU second of the fastest of REPEATS runs (CPU time, so other processes on a
+    shared machine disturb the figure less than wall time would)."""
+    durations = []
+    for _ in range(REPEATS):
+        started = time.process_time()
+        work()
+        durations.append(time.process_time() - started)
+    return items / min(durations)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--journeys", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    journeys = make_journeys(rng, args.journeys)
+    touches = sum(len(journey.touches) for journey in journeys)
+
+    paths = [[channel_of(t, "account") for t in journey.touches] for journey in journeys]
+    non_converting = [rng.randrange(20) for _ in range(args.journeys * 3)]
+    effects = fit_removal_effects(paths, non_converting)
+
+    print("## Credit maths (attribution/credit)\n")
+    print(
+        f"`bench/credit_benchmark.py --journeys {args.journeys} --seed {args.seed}` on "
+        f"{platform.python_implementation()} {platform.python_version()}, "
+        f"{platform.machine()}: {args.journeys:,} journeys, {touches:,} touches "
+        f"(mean {touches / args.journeys:.2f}), CPU time, best of {REPEATS}.\n"
+    )
+    print("| model type | journeys/s | µs/journey |")
+    print("|---|---:|---:|")
+    for model_type in MODEL_TYPES:
+        config = validate_config(model_type, CONFIGS.get(model_type))
+
+        def credit_all(model_type=model_type, config=config):
+            for journey in journeys:
+                credits_for(model_type, config, journey, effects)
+
+        rate = best_rate(credit_all, args.journeys)
+        print(f"| {model_type} | {rate:,.0f} | {1e6 / rate:.1f} |")
+
+    print("\nMarkov fit (`fit_removal_effects`, once per user and rebuild run):\n")
+    print("| converting paths | non-converting clicks | channels (dense) | CPU seconds |")
+    print("|---:|---:|---:|---:|")
+    for channels in (20, 100, 300):
+        fit_paths = [[rng.randrange(channels) for _ in path] for path in paths]
+        fit_non_converting = [rng.randrange(channels) for _ in non_converting]
+        started = time.process_time()
+        fitted = fit_removal_effects(fit_paths, fit_non_converting)
+        seconds = time.process_time() - started
+        print(
+            f"| {len(fit_paths):,} | {len(fit_non_converting):,} | {len(fitted)} | {seconds:.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

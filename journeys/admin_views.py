@@ -1,0 +1,308 @@
+"""The conversion journey page (SPEC §7 "Journey page"): why was this conversion credited so?
+
+`journey_page(conversion)` gathers what the page shows: the journey read through the cache, one
+row per touch with its flags, the verification result, and one credit column per active model
+of the account (plus first touch / last touch / linear for reference). The timeline picture and
+the human durations are pure helpers, so they are tested without a database.
+"""
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from django.conf import settings
+from django.utils.html import format_html, format_html_join
+
+from attribution.credit import (
+    InvalidModelConfig,
+    Touch,
+    credits_for,
+    journey_from_stored,
+    validate_config,
+)
+from attribution.models import AttributionModel, Snapshot, TouchCredit
+from journeys.cache import get_journey
+from journeys.models import Click, ClickAdvance
+from journeys.services import verify_journeys
+
+REFERENCE_MODEL_TYPES = ("first_touch", "last_touch", "linear")
+HOUR_SECONDS = 3600
+
+FLAG_CONVERTING = "converting click"
+FLAG_ADDED = "added converting click"
+FLAG_OUTSIDE_WINDOW = "outside window"
+FLAG_BEYOND_CAP = "beyond cap"
+FLAG_VISITOR_UNKNOWN = "visitor unknown"
+FLAG_CLICK_MISSING = "click row missing"
+FLAG_AFTER_CONVERSION = "after conversion"
+
+
+def utc_datetime(epoch):
+    """An epoch (Prosper202 stores seconds, UTC) as an aware UTC datetime."""
+    return datetime.fromtimestamp(epoch, tz=timezone.utc)
+
+
+def human_duration(seconds):
+    """'2 h 5 min', '3 d 4 h', '45 s': the two largest units, for "time before conversion"."""
+    if seconds < 0:
+        return "-" + human_duration(-seconds)
+    units = (("d", 86_400), ("h", 3600), ("min", 60), ("s", 1))
+    parts = []
+    for name, size in units:
+        amount, seconds = divmod(seconds, size)
+        if amount or parts:
+            parts.append((amount, name))
+        if len(parts) == 2:
+            break
+    shown = [f"{amount} {name}" for amount, name in parts if amount]
+    return " ".join(shown) or "0 s"
+
+
+@dataclass
+class TouchRow:
+    """One touch of the journey as the page shows it."""
+
+    position: int
+    click_id: int
+    click_time: int
+    seconds_before_conversion: int
+    landing_page: object  # LandingPage or None
+    traffic_source: object  # TrafficSourceAccount or None
+    click_found: bool
+    flags: list = field(default_factory=list)
+    credits: list = field(default_factory=list)  # aligned with JourneyPage.credit_columns
+
+    @property
+    def click_datetime(self):
+        return utc_datetime(self.click_time)
+
+    @property
+    def before_conversion(self):
+        return human_duration(self.seconds_before_conversion)
+
+
+@dataclass
+class CreditColumn:
+    """One model's credits over the journey (or why it cannot be shown)."""
+
+    title: str
+    model_type: str
+    model_id: int | None = None
+    is_default: bool = False
+    reference: bool = False
+    note: str = ""
+    credits: tuple = ()
+
+    @property
+    def total(self):
+        return sum(self.credits)
+
+
+@dataclass
+class JourneyPage:
+    conversion: object
+    touches: list
+    stored_touch_count: int
+    journey_flags: list
+    credit_columns: list
+    invalid_models: list  # (model, reason)
+    verification_errors: list
+    verification_warnings: list
+    timeline_svg: str
+
+
+def journey_page(conversion):
+    """Everything the journey page shows for one conversion (already tenancy-checked)."""
+    stored = get_journey(conversion.conv_id)
+    clicks = _clicks_by_id({click_id for click_id, _ in stored} | {conversion.click_id})
+    converting_click = clicks.get(conversion.click_id)
+    converting_touch = _touch(conversion.click_id, conversion.click_time, clicks)
+    journey = journey_from_stored(
+        conv_id=conversion.conv_id,
+        conv_time=conversion.conv_time,
+        converting_click_id=conversion.click_id,
+        converting_click_time=conversion.click_time,
+        stored_touches=[_touch(click_id, click_time, clicks) for click_id, click_time in stored],
+        converting_landing_page_id=converting_touch.landing_page_id,
+        converting_ppc_account_id=converting_touch.ppc_account_id,
+    )
+    journey_flags = _journey_flags(conversion, stored, converting_click)
+    rows = _touch_rows(conversion, journey, stored, clicks, journey_flags)
+    columns, invalid = _credit_columns(conversion, journey)
+    errors, warnings = problems_of(verify_journeys(conv_ids=[conversion.conv_id]), conversion.conv_id)
+    for row_index, row in enumerate(rows):
+        row.credits = [column.credits[row_index] if column.credits else None for column in columns]
+    return JourneyPage(
+        conversion=conversion,
+        touches=rows,
+        stored_touch_count=len(stored),
+        journey_flags=journey_flags,
+        credit_columns=columns,
+        invalid_models=invalid,
+        verification_errors=errors,
+        verification_warnings=warnings,
+        timeline_svg=timeline_svg(
+            [(row.click_id, row.seconds_before_conversion, FLAG_CONVERTING in row.flags) for row in rows]
+        ),
+    )
+
+
+def problems_of(report, conv_id):
+    """(errors, warnings) of one conversion in a journeys.services.VerifyReport."""
+    problems = report.results.get(conv_id)
+    return (list(problems.errors), list(problems.warnings)) if problems else ([], [])
+
+
+def _clicks_by_id(click_ids):
+    """Click rows by id (duplicate rows, possible in 202_clicks, collapse to one)."""
+    clicks = {}
+    for click in Click.objects.filter(click_id__in=click_ids).select_related("landing_page", "ppc_account"):
+        clicks.setdefault(click.click_id, click)
+    return clicks
+
+
+def _touch(click_id, click_time, clicks):
+    click = clicks.get(click_id)
+    if click is None:
+        return Touch(click_id, click_time)
+    return Touch(click_id, click_time, click.landing_page_id or 0, click.ppc_account_id or 0)
+
+
+def _journey_flags(conversion, stored, converting_click):
+    flags = []
+    stored_ids = {click_id for click_id, _ in stored}
+    if stored and conversion.click_id not in stored_ids:
+        flags.append(FLAG_ADDED)
+    if len(stored_ids | {conversion.click_id}) > settings.ATTRIBUTION_MAX_TOUCHES:
+        flags.append(FLAG_BEYOND_CAP)
+    if (settings.ATTRIBUTION_JOURNEY_MATCH == "visitor"
+            and not ClickAdvance.objects.filter(click_id=conversion.click_id).exists()):
+        flags.append(FLAG_VISITOR_UNKNOWN)
+    if converting_click is None:
+        flags.append(FLAG_CLICK_MISSING)
+    return flags
+
+
+def _touch_rows(conversion, journey, stored, clicks, journey_flags):
+    window_start = conversion.conv_time - settings.ATTRIBUTION_LOOKBACK_SECONDS
+    stored_ids = {click_id for click_id, _ in stored}
+    rows = []
+    for position, touch in enumerate(journey.touches):
+        click = clicks.get(touch.click_id)
+        flags = []
+        if touch.click_id == conversion.click_id:
+            flags.append(FLAG_CONVERTING)
+            if stored and touch.click_id not in stored_ids:
+                flags.append(FLAG_ADDED)
+            if FLAG_BEYOND_CAP in journey_flags:
+                flags.append(FLAG_BEYOND_CAP)
+            if FLAG_VISITOR_UNKNOWN in journey_flags:
+                flags.append(FLAG_VISITOR_UNKNOWN)
+        if touch.click_time < window_start:
+            flags.append(FLAG_OUTSIDE_WINDOW)
+        if touch.click_time > conversion.conv_time:
+            flags.append(FLAG_AFTER_CONVERSION)
+        if click is None:
+            flags.append(FLAG_CLICK_MISSING)
+        rows.append(TouchRow(
+            position=position,
+            click_id=touch.click_id,
+            click_time=touch.click_time,
+            seconds_before_conversion=conversion.conv_time - touch.click_time,
+            landing_page=click.landing_page if click else None,
+            traffic_source=click.ppc_account if click else None,
+            click_found=click is not None,
+            flags=flags,
+        ))
+    return rows
+
+
+def _credit_columns(conversion, journey):
+    """One column per active model of the account, then the reference types not already shown."""
+    columns, invalid = [], []
+    models = AttributionModel.objects.filter(user_id=conversion.user_id, is_active=True).order_by(
+        "-is_default", "model_name", "model_id"
+    )
+    for model in models:
+        try:
+            config = validate_config(model.model_type, model.weighting_config)
+        except InvalidModelConfig as error:
+            invalid.append((model, f"{error.field}: {error.message}"))
+            continue
+        column = CreditColumn(model.model_name, model.model_type, model.model_id, model.is_default)
+        if model.model_type == "algorithmic":
+            column.credits, column.note = _algorithmic_credits(model, conversion, journey, config)
+        else:
+            column.credits = credits_for(model.model_type, config, journey)
+        columns.append(column)
+    for model_type in REFERENCE_MODEL_TYPES:
+        columns.append(CreditColumn(
+            model_type.replace("_", " "), model_type, reference=True,
+            credits=credits_for(model_type, {}, journey),
+        ))
+    return columns, invalid
+
+
+def _algorithmic_credits(model, conversion, journey, config):
+    """Markov credits depend on the rebuild window's fit (SPEC §5.2): show the stored ones."""
+    hour = conversion.conv_time // HOUR_SECONDS * HOUR_SECONDS
+    snapshot_ids = Snapshot.objects.filter(
+        model_id=model.model_id, date_hour=hour, scope_type="global", scope_id__isnull=True
+    ).values("snapshot_id")
+    stored = dict(
+        TouchCredit.objects.filter(snapshot_id__in=snapshot_ids, conv_id=conversion.conv_id)
+        .values_list("click_id", "credit")
+    )
+    if stored:
+        return (
+            tuple(float(stored.get(touch.click_id, 0)) for touch in journey.touches),
+            "as stored by the last rebuild of this hour (rounded to 5 decimals)",
+        )
+    return (
+        credits_for(model.model_type, config, journey, None),
+        "no rebuild has credited this conversion yet: linear fallback",
+    )
+
+
+TIMELINE_WIDTH = 860
+TIMELINE_HEIGHT = 150
+TIMELINE_MARGIN = 50
+AXIS_Y = 90
+
+
+def timeline_svg(touches):
+    """An inline SVG: a horizontal time axis ending at the conversion, one labelled dot per touch.
+
+    `touches`: (click_id, seconds_before_conversion, is_converting) in journey order. Labels
+    alternate above and below the axis so neighbouring clicks stay readable.
+    """
+    span = max([seconds for _, seconds, _ in touches] + [1])
+    usable = TIMELINE_WIDTH - 2 * TIMELINE_MARGIN
+
+    def x_of(seconds_before):
+        return f"{TIMELINE_MARGIN + usable * (1 - max(0, seconds_before) / span):.1f}"
+
+    dots = format_html_join(
+        "",
+        '<g><title>click {} — {} before conversion</title>'
+        '<circle cx="{}" cy="{}" r="{}" fill="{}"/>'
+        '<text x="{}" y="{}" font-size="10" text-anchor="middle">{}</text></g>',
+        (
+            (
+                click_id, human_duration(seconds), x_of(seconds), AXIS_Y,
+                7 if converting else 5, "#ba2121" if converting else "#417690",
+                x_of(seconds), AXIS_Y - 14 if index % 2 == 0 else AXIS_Y + 22, click_id,
+            )
+            for index, (click_id, seconds, converting) in enumerate(touches)
+        ),
+    )
+    return format_html(
+        '<svg xmlns="http://www.w3.org/2000/svg" role="img" class="journey-timeline" '
+        'viewBox="0 0 {width} {height}" width="100%" aria-label="Journey timeline">'
+        '<line x1="{left}" y1="{axis}" x2="{right}" y2="{axis}" stroke="#666" stroke-width="1"/>'
+        '<text x="{left}" y="{below}" font-size="11" text-anchor="start">{span} before</text>'
+        '<line x1="{right}" y1="{top}" x2="{right}" y2="{bottom}" stroke="#ba2121" stroke-width="2"/>'
+        '<text x="{right}" y="{label}" font-size="11" text-anchor="end">conversion</text>'
+        "{dots}</svg>",
+        width=TIMELINE_WIDTH, height=TIMELINE_HEIGHT, left=TIMELINE_MARGIN,
+        right=TIMELINE_WIDTH - TIMELINE_MARGIN, axis=AXIS_Y, top=AXIS_Y - 40, bottom=AXIS_Y + 10,
+        below=AXIS_Y + 45, label=AXIS_Y - 45, span=human_duration(span), dots=dots,
+    )

@@ -1,0 +1,38 @@
+"""`manage.py capture_journeys`: capture journeys of conversions above the watermark (SPEC §4.2)."""
+from django.core.management.base import BaseCommand, CommandError
+
+from attribution.audit import Actor
+from journeys import services
+
+
+class Command(BaseCommand):
+    help = "Capture journeys of new conversions (conv_id above the stored watermark), in conv_id order."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--batch-size", default=services.DEFAULT_BATCH_SIZE, metavar="N",
+                            help=f"Conversions per transaction (default {services.DEFAULT_BATCH_SIZE}).")
+
+    def handle(self, *args, **options):
+        try:
+            result = services.capture_new_conversions(actor=Actor.cli(), batch_size=options["batch_size"])
+        except services.JourneyArgumentError as error:
+            raise CommandError(str(error), returncode=2)
+        if result.first_run:
+            self.stdout.write(
+                f"First capture run: watermark set to conv_id {result.watermark_after}, the current "
+                "highest; older conversions are not captured (use backfill_conversion_journeys for history)."
+            )
+            return
+        for conv_id, reason in sorted(result.failed.items()):
+            self.stderr.write(f"Conversion {conv_id} failed: {reason}")
+        self.stdout.write(
+            f"Captured {result.conversions} new conversion(s) after conv_id {result.watermark_before}: "
+            f"{result.written} journey(s) written ({result.touch_rows} touchpoint rows), "
+            f"{result.skipped_disabled} skipped (multi-touch disabled), "
+            f"{result.skipped_deleted} skipped (deleted). Watermark: conv_id {result.watermark_after}."
+        )
+        if result.failed:
+            raise CommandError(
+                f"Capture stopped before conv_id {min(result.failed)}; the next run retries from there.",
+                returncode=1,
+            )

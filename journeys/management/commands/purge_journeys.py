@@ -1,0 +1,62 @@
+"""`manage.py purge_journeys`: delete stored journeys of selected conversions (SPEC §4.4)."""
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from attribution.audit import Actor
+from journeys import services
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete touchpoint rows of the selected conversions: --conv-id ... | --user ... [--start] "
+        "[--end] [--campaign] | --disabled-scopes | --orphans. Reports rows deleted."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--conv-id", action="append", dest="conv_ids", metavar="ID",
+                            help="This conversion; repeat for several.")
+        parser.add_argument("--user", action="append", dest="users", metavar="ID",
+                            help="Conversions of this Prosper202 user_id; repeat for several.")
+        parser.add_argument("--start", metavar="EPOCH", help="With --user: conv_time >= EPOCH.")
+        parser.add_argument("--end", metavar="EPOCH", help="With --user: conv_time <= EPOCH.")
+        parser.add_argument("--campaign", metavar="ID", help="With --user: only this campaign.")
+        parser.add_argument("--disabled-scopes", action="store_true",
+                            help="Conversions whose effective multi-touch setting is disabled.")
+        parser.add_argument("--orphans", action="store_true",
+                            help="Touchpoints of soft-deleted or missing conversions.")
+        parser.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
+        parser.add_argument("--dry-run", action="store_true", help="Count the rows, delete nothing.")
+
+    def handle(self, *args, **options):
+        selection = {
+            "conv_ids": options["conv_ids"], "user_ids": options["users"], "start": options["start"],
+            "end": options["end"], "campaign_id": options["campaign"],
+            "disabled_scopes": options["disabled_scopes"], "orphans": options["orphans"],
+        }
+        actor = Actor.cli()
+        try:
+            if not options["yes"] and not options["dry_run"]:
+                if not sys.stdin.isatty():
+                    raise CommandError(
+                        "Refusing to purge without --yes: stdin is not a terminal "
+                        "(add --yes to confirm, or --dry-run to count the rows).",
+                        returncode=2,
+                    )
+                preview = services.purge_journeys(**selection, dry_run=True, actor=actor)
+                answer = input(
+                    f"Delete {preview.rows_deleted} touchpoint row(s) of {preview.conversions} "
+                    "conversion(s)? [y/N] "
+                )
+                if answer.strip().lower() not in ("y", "yes"):
+                    self.stdout.write("Purge cancelled; nothing deleted.")
+                    return
+            result = services.purge_journeys(**selection, dry_run=options["dry_run"], actor=actor)
+        except services.JourneyArgumentError as error:
+            raise CommandError(str(error), returncode=2)
+        if result.dry_run:
+            self.stdout.write(
+                f"Dry run: would delete {result.rows_deleted} touchpoint row(s) of {result.conversions} conversion(s)."
+            )
+        else:
+            self.stdout.write(f"Deleted {result.rows_deleted} touchpoint row(s) of {result.conversions} conversion(s).")

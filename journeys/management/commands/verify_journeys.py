@@ -1,0 +1,42 @@
+"""`manage.py verify_journeys`: check stored journeys against the rules (SPEC §4.3, runbook §3)."""
+from django.core.management.base import BaseCommand, CommandError
+
+from journeys import services
+
+
+class Command(BaseCommand):
+    help = (
+        "Verify stored journeys: positions, converting click, order, touches after the conversion, "
+        "staleness and orphans are errors; window, cap and unknown visitor need manual review."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--start", metavar="EPOCH", help="Only conversions with conv_time >= EPOCH.")
+        parser.add_argument("--end", metavar="EPOCH", help="Only conversions with conv_time <= EPOCH.")
+        parser.add_argument("--user", action="append", dest="users", metavar="ID",
+                            help="Only this Prosper202 user_id; repeat for several.")
+        parser.add_argument("--conv-id", action="append", dest="conv_ids", metavar="ID",
+                            help="Only this conversion; repeat for several.")
+
+    def handle(self, *args, **options):
+        try:
+            report = services.verify_journeys(
+                start=options["start"], end=options["end"], user_ids=options["users"],
+                conv_ids=options["conv_ids"],
+            )
+        except services.JourneyArgumentError as error:
+            raise CommandError(str(error), returncode=2)
+        failing, review = report.failing_conv_ids, report.review_conv_ids
+        for title, conv_ids, attribute in (("Errors", failing, "errors"), ("Needs manual review", review, "warnings")):
+            if conv_ids:
+                self.stdout.write(f"{title}:")
+                for conv_id in conv_ids:
+                    for problem in getattr(report.results[conv_id], attribute):
+                        self.stdout.write(f"  conv_id {conv_id}: {problem}")
+        self.stdout.write(
+            f"Verified {report.checked} conversion(s), {report.with_journey} with a stored journey: "
+            f"{len(failing)} with errors, {len(review)} needing manual review."
+        )
+        if failing:
+            self.stdout.write("Failing conv_ids: " + ", ".join(map(str, failing)))
+            raise CommandError(f"{len(failing)} journey(s) failed verification.", returncode=1)

@@ -1,0 +1,409 @@
+"""Compare a live database with the Prosper202 tables of `journeys.schema` (SPEC §3.2).
+
+Structure comes from INFORMATION_SCHEMA on MySQL/MariaDB and from PRAGMAs on SQLite; the rules:
+a missing table, column or key is an error; on a table the project writes, a column that is
+narrower than Prosper202's, or signed where Prosper202's is unsigned, is an error (it can lose
+data we write); every other type, nullability or default difference is a warning. Extra columns
+and keys are fine: a real Prosper202 database has many. Data problems the schema cannot prevent
+(two default models, duplicate global settings, duplicate snapshot hours, invalid model rows)
+are errors too.
+
+This module is introspection: it reads catalogue tables, never the 202 rows themselves except
+through the bounded data checks at the end.
+"""
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from django.db import connections
+from django.db.models import Count
+
+from journeys import schema
+
+ERROR = "error"
+WARNING = "warning"
+
+# How many offending ids a data problem lists before it says "and N more".
+LISTED_IDS_MAX = 10
+
+_INTEGER_RANK = {"tinyint": 1, "smallint": 2, "mediumint": 3, "int": 4, "integer": 4, "bigint": 5}
+# Capacity of string types in characters (text types by their byte limit: close enough to rank).
+_TEXT_CAPACITY = {"tinytext": 255, "text": 65_535, "mediumtext": 16_777_215, "longtext": 4_294_967_295}
+
+
+@dataclass(frozen=True)
+class Problem:
+    severity: str  # ERROR or WARNING
+    table: str
+    message: str
+    about_data: bool = False  # a data problem names accounts' rows, not just the schema
+
+    def __str__(self):
+        return f"{self.severity.upper()}: {self.table}: {self.message}"
+
+
+@dataclass
+class SchemaReport:
+    vendor: str
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self):
+        return [p for p in self.problems if p.severity == ERROR]
+
+    @property
+    def warnings(self):
+        return [p for p in self.problems if p.severity == WARNING]
+
+    @property
+    def ok(self):
+        return not self.errors
+
+
+@dataclass(frozen=True)
+class LiveColumn:
+    name: str
+    column_type: str  # lower case, e.g. "int(10) unsigned" or SQLite's declared type
+    nullable: bool
+    default: str | None  # normalised literal without quotes, None when there is no default
+    auto_increment: bool
+
+
+@dataclass(frozen=True)
+class LiveTable:
+    columns: dict[str, LiveColumn]
+    primary_key: tuple[str, ...]
+    keys: dict[str, tuple[tuple[str, ...], bool]]  # name -> (columns, unique)
+
+
+@dataclass(frozen=True)
+class ColumnType:
+    base: str
+    args: tuple[int, ...]
+    unsigned: bool
+
+    @classmethod
+    def parse(cls, text):
+        text = text.strip().lower()
+        match = re.match(r"([a-z]+)\s*(?:\(([\d,\s]+)\))?", text)
+        base = match.group(1) if match else text
+        args = tuple(int(a) for a in match.group(2).split(",")) if match and match.group(2) else ()
+        return cls(base, args, "unsigned" in text)
+
+
+def check_schema(using="default", *, snapshot_since_hour=None):
+    """Every structural and data problem of the 202 tables on database `using`."""
+    connection = connections[using]
+    report = SchemaReport(vendor=connection.vendor)
+    present = set()
+    for expected in schema.TABLES:
+        live = _introspect(connection, expected.name)
+        if live is None:
+            report.problems.append(Problem(ERROR, expected.name, "table is missing (run manage.py install_schema)"))
+            continue
+        present.add(expected.name)
+        report.problems.extend(_compare_table(expected, live, connection.vendor))
+    report.problems.extend(data_problems(using, present, snapshot_since_hour=snapshot_since_hour))
+    return report
+
+
+# --- introspection -------------------------------------------------------------------------
+
+def _introspect(connection, table_name):
+    if connection.vendor == "mysql":
+        return _introspect_mysql(connection, table_name)
+    if connection.vendor == "sqlite":
+        return _introspect_sqlite(connection, table_name)
+    raise ValueError(f"check_schema supports MySQL/MariaDB and SQLite, not {connection.vendor}")
+
+
+def _normalise_default(raw):
+    """MariaDB quotes string defaults and spells a NULL default 'NULL'; MySQL and SQLite differ."""
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    if text.upper() == "NULL":
+        return None
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1].replace("''", "'")
+    return text
+
+
+def _introspect_mysql(connection, table_name):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA"
+            " FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s"
+            " ORDER BY ORDINAL_POSITION",
+            [table_name],
+        )
+        rows = cursor.fetchall()
+        if not rows:
+            return None
+        columns = {
+            name: LiveColumn(
+                name=name,
+                column_type=column_type.lower(),
+                nullable=is_nullable == "YES",
+                default=_normalise_default(default),
+                auto_increment="auto_increment" in (extra or "").lower(),
+            )
+            for name, column_type, is_nullable, default, extra in rows
+        }
+        cursor.execute(
+            "SELECT INDEX_NAME, NON_UNIQUE, COLUMN_NAME FROM INFORMATION_SCHEMA.STATISTICS"
+            " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+            [table_name],
+        )
+        index_columns, index_unique = {}, {}
+        for index_name, non_unique, column_name in cursor.fetchall():
+            index_columns.setdefault(index_name, []).append(column_name)
+            index_unique[index_name] = not int(non_unique)
+    primary_key = tuple(index_columns.pop("PRIMARY", ()))
+    keys = {name: (tuple(cols), index_unique[name]) for name, cols in index_columns.items()}
+    return LiveTable(columns, primary_key, keys)
+
+
+def _introspect_sqlite(connection, table_name):
+    quoted = connection.ops.quote_name(table_name)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = %s", [table_name])
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        autoincrement = "AUTOINCREMENT" in (row[0] or "").upper()
+        cursor.execute(f"PRAGMA table_info({quoted})")
+        info = cursor.fetchall()
+        primary = sorted((pk, name) for _, name, _, _, _, pk in info if pk)
+        primary_key = tuple(name for _, name in primary)
+        columns = {
+            name: LiveColumn(
+                name=name,
+                column_type=(declared or "").lower(),
+                # SQLite reports INTEGER PRIMARY KEY columns as nullable; they never hold NULL.
+                nullable=not notnull and name not in primary_key,
+                default=_normalise_default(default),
+                auto_increment=autoincrement and primary_key == (name,),
+            )
+            for _, name, declared, notnull, default, _ in info
+        }
+        cursor.execute(f"PRAGMA index_list({quoted})")
+        index_rows = cursor.fetchall()
+        keys = {}
+        for index_row in index_rows:
+            index_name, unique, origin = index_row[1], bool(index_row[2]), index_row[3]
+            if origin == "pk":
+                continue
+            cursor.execute(f"PRAGMA index_info({connection.ops.quote_name(index_name)})")
+            index_cols = tuple(name for _, _, name in sorted(cursor.fetchall()))
+            # install_schema prefixes SQLite index names (they are global there) with the table.
+            keys[index_name.removeprefix(f"{table_name}__")] = (index_cols, unique)
+    return LiveTable(columns, primary_key, keys)
+
+
+# --- comparison ----------------------------------------------------------------------------
+
+def _compare_table(expected, live, vendor):
+    problems = []
+    for column in expected.columns:
+        actual = live.columns.get(column.name)
+        if actual is None:
+            problems.append(Problem(ERROR, expected.name, f"column {column.name} is missing"))
+            continue
+        problems.extend(_compare_column(expected, column, actual, vendor))
+    if tuple(expected.primary_key) != live.primary_key:
+        severity = ERROR if expected.primary_key and not live.primary_key else WARNING
+        problems.append(Problem(
+            severity, expected.name,
+            f"primary key is ({', '.join(live.primary_key) or 'none'}), "
+            f"expected ({', '.join(expected.primary_key) or 'none'})",
+        ))
+    for key in expected.keys:
+        problems.extend(_compare_key(expected.name, key, live))
+    return problems
+
+
+def _compare_key(table_name, key, live):
+    wanted = ", ".join(key.columns)
+    kind = "unique key" if key.unique else "key"
+    actual = live.keys.get(key.name)
+    if actual is None:
+        same_columns = [name for name, (cols, _) in live.keys.items() if cols == key.columns]
+        if same_columns:
+            return [Problem(WARNING, table_name, f"{kind} {key.name} ({wanted}) exists here as {same_columns[0]}")]
+        return [Problem(ERROR, table_name, f"{kind} {key.name} ({wanted}) is missing")]
+    columns, unique = actual
+    if columns != key.columns:
+        return [Problem(ERROR, table_name, f"{kind} {key.name} is on ({', '.join(columns)}), expected ({wanted})")]
+    if unique != key.unique:
+        found = "unique" if unique else "not unique"
+        return [Problem(WARNING, table_name, f"key {key.name} ({wanted}) is {found}, expected {kind}")]
+    return []
+
+
+def _compare_column(table, column, actual, vendor):
+    problems = []
+    where = f"column {column.name}"
+    if vendor == "mysql":
+        loses_data, differs = _mysql_type_difference(ColumnType.parse(column.mysql_type), ColumnType.parse(actual.column_type))
+    else:
+        # SQLite does not enforce declared types, so no declared type can lose data there.
+        loses_data, differs = False, actual.column_type != schema.sqlite_type(column.mysql_type).lower()
+    if differs:
+        severity = ERROR if loses_data and table.written_by_project else WARNING
+        problems.append(Problem(severity, table.name, f"{where} is {actual.column_type}, expected {column.mysql_type}"
+                                + (" (can lose data this project writes)" if severity == ERROR else "")))
+    if actual.nullable != column.nullable:
+        state = "NULL" if actual.nullable else "NOT NULL"
+        problems.append(Problem(WARNING, table.name, f"{where} is {state}, expected {'NULL' if column.nullable else 'NOT NULL'}"))
+    if not _same_default(column.default, actual.default):
+        problems.append(Problem(
+            WARNING, table.name,
+            f"{where} default is {_show(actual.default)}, expected {_show(_normalise_default(column.default))}",
+        ))
+    if column.auto_increment and not actual.auto_increment:
+        problems.append(Problem(WARNING, table.name, f"{where} is not AUTO_INCREMENT"))
+    return problems
+
+
+def _show(default):
+    return "none" if default is None else repr(default)
+
+
+def _same_default(expected_literal, actual):
+    expected = _normalise_default(expected_literal)
+    if expected == actual:
+        return True
+    if expected is None or actual is None:
+        return False
+    try:
+        return Decimal(expected) == Decimal(actual)
+    except InvalidOperation:
+        return False
+
+
+def _string_capacity(column_type):
+    if column_type.base in ("varchar", "char") and column_type.args:
+        return column_type.args[0]
+    return _TEXT_CAPACITY.get(column_type.base)
+
+
+def _mysql_type_difference(expected, actual):
+    """(can_lose_data, differs) for two MySQL column types; integer display widths are ignored."""
+    if expected.base in _INTEGER_RANK and actual.base in _INTEGER_RANK:
+        narrower = _INTEGER_RANK[actual.base] < _INTEGER_RANK[expected.base]
+        signed_instead = expected.unsigned and not actual.unsigned
+        differs = (
+            _INTEGER_RANK[actual.base] != _INTEGER_RANK[expected.base]
+            or expected.unsigned != actual.unsigned
+            # tinyint(1) is MySQL's boolean spelling; other integer display widths mean nothing.
+            or (expected.base == "tinyint" and expected.args == (1,) and actual.args not in ((1,), ()))
+        )
+        return narrower or signed_instead, differs
+    if expected.base == "decimal" and actual.base == "decimal":
+        precision, scale = (expected.args + (10, 0))[:2]
+        actual_precision, actual_scale = (actual.args + (10, 0))[:2]
+        narrower = actual_scale < scale or actual_precision - actual_scale < precision - scale
+        signed_instead = expected.unsigned and not actual.unsigned
+        return narrower or signed_instead, expected != actual
+    expected_capacity, actual_capacity = _string_capacity(expected), _string_capacity(actual)
+    if expected_capacity is not None and actual_capacity is not None:
+        return actual_capacity < expected_capacity, expected != actual
+    # A different family (say varchar where an integer belongs) cannot be trusted with our values.
+    return expected != actual, expected != actual
+
+
+# --- data problems -------------------------------------------------------------------------
+
+def _id_list(values):
+    values = list(values)
+    shown = ", ".join(str(v) for v in values[:LISTED_IDS_MAX])
+    more = len(values) - LISTED_IDS_MAX
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _data_problem(table, message):
+    return Problem(ERROR, table, message, about_data=True)
+
+
+def data_problems(using="default", present_tables=None, *, snapshot_since_hour=None):
+    """Problems the schema cannot prevent (SPEC §3.2). Each query is an indexed GROUP BY or a
+    walk of the small models table; `snapshot_since_hour` bounds the snapshot scan."""
+    from attribution.models import AttributionModel, AttributionSetting, Snapshot
+
+    present = set(present_tables) if present_tables is not None else {t.name for t in schema.TABLES}
+    problems = []
+    if "202_attribution_models" in present:
+        models = AttributionModel.objects.using(using)
+        several = list(
+            models.filter(is_default=True).values("user_id").annotate(n=Count("model_id"))
+            .filter(n__gt=1).order_by("user_id").values_list("user_id", "n")
+        )
+        if several:
+            problems.append(_data_problem(
+                "202_attribution_models",
+                f"{len(several)} account(s) have more than one default model (user_id: "
+                f"{_id_list(f'{u} ({n})' for u, n in several)}); promote one with Make default",
+            ))
+        invalid = invalid_model_rows(using)
+        if invalid:
+            problems.append(_data_problem(
+                "202_attribution_models",
+                f"{len(invalid)} model row(s) fail validation: "
+                + "; ".join(f"model {m} (user {u}): {reason}" for m, u, reason in invalid[:LISTED_IDS_MAX])
+                + (f"; and {len(invalid) - LISTED_IDS_MAX} more" if len(invalid) > LISTED_IDS_MAX else ""),
+            ))
+    if "202_attribution_settings" in present:
+        duplicated = list(
+            AttributionSetting.objects.using(using)
+            .filter(scope_type="global", scope_id__isnull=True)
+            .values("user_id").annotate(n=Count("setting_id")).filter(n__gt=1)
+            .order_by("user_id").values_list("user_id", flat=True)
+        )
+        if duplicated:
+            problems.append(_data_problem(
+                "202_attribution_settings",
+                f"duplicate global settings rows for user_id {_id_list(duplicated)} "
+                "(a NULL scope_id defeats the unique key); delete all but the newest in the scope settings admin",
+            ))
+    if "202_attribution_snapshots" in present:
+        snapshots = Snapshot.objects.using(using)
+        if snapshot_since_hour is not None:
+            snapshots = snapshots.filter(date_hour__gte=snapshot_since_hour)
+        duplicated = list(
+            snapshots.values("model_id", "scope_type", "scope_id", "date_hour")
+            .annotate(n=Count("snapshot_id")).filter(n__gt=1)
+            .order_by("model_id", "date_hour")[: LISTED_IDS_MAX + 1]
+            .values_list("model_id", "scope_type", "scope_id", "date_hour")
+        )
+        if duplicated:
+            listed = "; ".join(f"model {m} {s} {i if i is not None else 'NULL'} hour {h}" for m, s, i, h in duplicated[:LISTED_IDS_MAX])
+            problems.append(_data_problem(
+                "202_attribution_snapshots",
+                f"duplicate snapshots for one (model, scope, hour): {listed}"
+                + (" and more" if len(duplicated) > LISTED_IDS_MAX else "")
+                + "; rerun manage.py attribution_rebuild --start/--end over those hours",
+            ))
+    return problems
+
+
+def invalid_model_rows(using="default"):
+    """[(model_id, user_id, reason)] for model rows failing SPEC §5.1 validation."""
+    from attribution.credit import InvalidModelConfig, validate_config
+    from attribution.models import AttributionModel
+
+    invalid = []
+    last_id = 0
+    while True:
+        batch = list(
+            AttributionModel.objects.using(using).filter(model_id__gt=last_id).order_by("model_id")
+            .values_list("model_id", "user_id", "model_type", "weighting_config")[:500]
+        )
+        if not batch:
+            return invalid
+        for model_id, user_id, model_type, config in batch:
+            try:
+                validate_config(model_type, config)
+            except InvalidModelConfig as error:
+                invalid.append((model_id, user_id, f"{error.field}: {error.message}"))
+        last_id = batch[-1][0]

@@ -1,0 +1,677 @@
+"""Journey capture, backfill, rebuild, verification, purge and scope hydration (SPEC §4).
+
+Every run walks `202_conversion_logs` by keyset on conv_id in bounded batches. A batch is one
+transaction: its journeys are replaced atomically and their cache entries evicted after commit,
+so a failure later in a run never loses the batches already written. Inside a batch a
+conversion that cannot be built, or whose rows the database refuses, is reported and the rest of
+the batch is still written (a refused write is retried in halves under savepoints).
+
+Runs that span many transactions (backfill, hydration) record one `journey_backfill` audit row
+per account at the end with the committed totals; purges and targeted rebuilds record theirs in
+the transaction that deletes or writes.
+"""
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+
+from attribution import audit
+from journeys import store
+from journeys.building import MATCH_VISITOR, MultiTouchPolicy, build_journey, check_stored_journey
+from journeys.cache import evict_journeys_on_commit
+from journeys.models import CaptureWatermark
+
+CAPTURE_WATERMARK_NAME = "conversion_journeys"
+DEFAULT_BATCH_SIZE = 500
+MAX_BATCH_SIZE = 50_000
+PURGE_BATCH_SIZE = 1000
+VERIFY_BATCH_SIZE = 500
+# Purge audit rows list the conversions when there are at most this many.
+AUDIT_CONV_ID_LIMIT = 100
+SETTING_SCOPE_TYPES = ("global", "advertiser", "campaign")
+
+
+class JourneyArgumentError(ValueError):
+    """A bad argument: names the argument, the value given and what is allowed."""
+
+    def __init__(self, argument, value, allowed):
+        self.argument, self.value, self.allowed = argument, value, allowed
+        super().__init__(f"{argument}: {value!r} is not valid; {allowed}.")
+
+
+@dataclass(frozen=True)
+class JourneyRules:
+    lookback_seconds: int
+    max_touches: int
+    match: str
+
+    @classmethod
+    def from_settings(cls):
+        return cls(
+            settings.ATTRIBUTION_LOOKBACK_SECONDS,
+            settings.ATTRIBUTION_MAX_TOUCHES,
+            settings.ATTRIBUTION_JOURNEY_MATCH,
+        )
+
+
+@dataclass
+class JourneyWriteResult:
+    written: int = 0
+    skipped_disabled: int = 0
+    failed: dict[int, str] = field(default_factory=dict)
+    touch_rows: int = 0
+
+    def as_dict(self):
+        return {"written": self.written, "skipped_disabled": self.skipped_disabled,
+                "touch_rows": self.touch_rows, "failed": {str(k): v for k, v in self.failed.items()}}
+
+
+@dataclass
+class BackfillResult:
+    start: int
+    end: int
+    dry_run: bool = False
+    conversions: int = 0
+    written: int = 0
+    touch_rows: int = 0
+    skipped_disabled: int = 0
+    skipped_deleted: int = 0
+    failed: dict[int, str] = field(default_factory=dict)
+    batches: int = 0
+    elapsed_seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    # Keyset position, for progress bars: first and last conv_id processed, highest at start.
+    first_conv_id: int = 0
+    last_conv_id: int = 0
+    highest_conv_id: int = 0
+    per_account: dict[int, Counter] = field(default_factory=lambda: defaultdict(Counter), repr=False)
+
+    @property
+    def rate(self):
+        """Conversions processed per second."""
+        return self.conversions / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+
+    def as_dict(self):
+        return {
+            "start": self.start, "end": self.end, "dry_run": self.dry_run,
+            "conversions": self.conversions, "written": self.written, "touch_rows": self.touch_rows,
+            "skipped_disabled": self.skipped_disabled, "skipped_deleted": self.skipped_deleted,
+            "failed": {str(k): v for k, v in self.failed.items()}, "batches": self.batches,
+            "elapsed_seconds": round(self.elapsed_seconds, 3), "warnings": self.warnings,
+        }
+
+
+@dataclass
+class CaptureResult:
+    first_run: bool = False
+    watermark_before: int = 0
+    watermark_after: int = 0
+    conversions: int = 0
+    written: int = 0
+    touch_rows: int = 0
+    skipped_disabled: int = 0
+    skipped_deleted: int = 0
+    failed: dict[int, str] = field(default_factory=dict)
+
+    def as_dict(self):
+        return {
+            "first_run": self.first_run, "watermark_before": self.watermark_before,
+            "watermark_after": self.watermark_after, "conversions": self.conversions,
+            "written": self.written, "touch_rows": self.touch_rows,
+            "skipped_disabled": self.skipped_disabled, "skipped_deleted": self.skipped_deleted,
+            "failed": {str(k): v for k, v in self.failed.items()},
+        }
+
+
+@dataclass
+class JourneyProblems:
+    conv_id: int
+    errors: list[str]
+    warnings: list[str]
+
+
+@dataclass
+class VerifyReport:
+    checked: int = 0
+    with_journey: int = 0
+    results: dict[int, JourneyProblems] = field(default_factory=dict)
+
+    @property
+    def failing_conv_ids(self):
+        return sorted(conv_id for conv_id, problems in self.results.items() if problems.errors)
+
+    @property
+    def review_conv_ids(self):
+        return sorted(conv_id for conv_id, problems in self.results.items() if problems.warnings)
+
+    @property
+    def ok(self):
+        return not self.failing_conv_ids
+
+    def add(self, conv_id, errors=(), warnings=()):
+        problems = self.results.setdefault(conv_id, JourneyProblems(conv_id, [], []))
+        problems.errors.extend(errors)
+        problems.warnings.extend(warnings)
+
+    def as_dict(self):
+        return {
+            "checked": self.checked, "with_journey": self.with_journey,
+            "failing_conv_ids": self.failing_conv_ids, "review_conv_ids": self.review_conv_ids,
+            "results": {str(k): {"errors": p.errors, "warnings": p.warnings} for k, p in self.results.items()},
+        }
+
+
+@dataclass
+class PurgeResult:
+    rows_deleted: int = 0
+    conversions: int = 0
+    dry_run: bool = False
+
+    def as_dict(self):
+        return {"rows_deleted": self.rows_deleted, "conversions": self.conversions, "dry_run": self.dry_run}
+
+
+# ---------------------------------------------------------------------------------------------
+# One batch: decide, build, write.
+
+
+@dataclass
+class _BatchBuild:
+    journeys: list = field(default_factory=list)
+    skipped_disabled: list = field(default_factory=list)
+    skipped_deleted: list = field(default_factory=list)
+    failed: dict = field(default_factory=dict)
+
+
+def _build_batch(conversions, rules):
+    """Fresh journeys for the batch's eligible conversions (SPEC §4.1), without writing."""
+    outcome = _BatchBuild()
+    live = []
+    for conversion in conversions:
+        if conversion.deleted or conversion.user_deleted is None or conversion.user_deleted:
+            outcome.skipped_deleted.append(conversion)
+        else:
+            live.append(conversion)
+    policies = {
+        user_id: MultiTouchPolicy(rows)
+        for user_id, rows in store.setting_rows({c.user_id for c in live}).items()
+    }
+    eligible = []
+    for conversion in live:
+        policy = policies.get(conversion.user_id)
+        if policy is None or policy.enabled(conversion.campaign_id, conversion.advertiser_id):
+            eligible.append(conversion)
+        else:
+            outcome.skipped_disabled.append(conversion)
+    if not eligible:
+        return outcome
+    visitors = None
+    try:
+        if rules.match == MATCH_VISITOR:
+            ips_by_click = store.visitors_of_clicks([c.click_id for c in eligible])
+            visitors = {c.conv_id: ips_by_click.get(c.click_id) for c in eligible}
+        candidates = store.collect_candidates(
+            eligible, lookback_seconds=rules.lookback_seconds, max_touches=rules.max_touches,
+            visitors=visitors,
+        )
+    except DatabaseError as error:
+        outcome.failed.update({c.conv_id: f"reading candidate clicks failed: {error}" for c in eligible})
+        return outcome
+    for conversion in eligible:
+        try:
+            outcome.journeys.append(build_journey(
+                conversion, candidates[conversion.conv_id],
+                lookback_seconds=rules.lookback_seconds, max_touches=rules.max_touches,
+                match=rules.match,
+                visitor_ip_id=None if visitors is None else visitors[conversion.conv_id],
+            ))
+        except (TypeError, ValueError, KeyError) as error:
+            outcome.failed[conversion.conv_id] = f"building the journey failed: {type(error).__name__}: {error}"
+    return outcome
+
+
+def _write_isolated(journeys, created_at):
+    """Write journeys under a savepoint; if the database refuses, retry in halves so that only
+    the conversions it really refuses fail. Returns (written journeys, rows, failures)."""
+    try:
+        with transaction.atomic():
+            rows = store.replace_journeys(journeys, created_at=created_at)
+        return journeys, rows, {}
+    except DatabaseError as error:
+        if len(journeys) == 1:
+            return [], 0, {journeys[0].conv_id: f"writing the journey failed: {error}"}
+    middle = len(journeys) // 2
+    first = _write_isolated(journeys[:middle], created_at)
+    second = _write_isolated(journeys[middle:], created_at)
+    return first[0] + second[0], first[1] + second[1], {**first[2], **second[2]}
+
+
+@dataclass
+class _BatchResult:
+    build: _BatchBuild
+    written: list
+    touch_rows: int
+    failed: dict
+
+
+def _run_batch(conversions, rules, *, dry_run):
+    """Build and (unless dry_run) write one batch; call inside the batch's transaction."""
+    build = _build_batch(conversions, rules)
+    failed = dict(build.failed)
+    if dry_run:
+        return _BatchResult(build, build.journeys, sum(len(j.touches) for j in build.journeys), failed)
+    written, rows, write_failures = ([], 0, {})
+    if build.journeys:
+        written, rows, write_failures = _write_isolated(build.journeys, int(time.time()))
+        evict_journeys_on_commit([journey.conv_id for journey in written])
+    failed.update(write_failures)
+    return _BatchResult(build, written, rows, failed)
+
+
+def _tally(result, batch, outcome):
+    """Add one batch's outcome to a Backfill/CaptureResult (and its per-account counters)."""
+    accounts = {c.conv_id: c.user_id for c in batch}
+    result.conversions += len(batch)
+    result.written += len(outcome.written)
+    result.touch_rows += outcome.touch_rows
+    result.skipped_disabled += len(outcome.build.skipped_disabled)
+    result.skipped_deleted += len(outcome.build.skipped_deleted)
+    result.failed.update(outcome.failed)
+    per_account = getattr(result, "per_account", None)
+    if per_account is not None:
+        for journey in outcome.written:
+            per_account[accounts[journey.conv_id]]["written"] += 1
+            per_account[accounts[journey.conv_id]]["touch_rows"] += len(journey.touches)
+        for conversion in outcome.build.skipped_disabled:
+            per_account[conversion.user_id]["skipped_disabled"] += 1
+        for conv_id in outcome.failed:
+            per_account[accounts[conv_id]]["failed"] += 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Argument checks shared by commands and tasks.
+
+
+def check_epoch(argument, value):
+    """An epoch argument as int: a whole number of seconds >= 0."""
+    try:
+        epoch = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise JourneyArgumentError(argument, value, "expected a whole number of epoch seconds >= 0") from None
+    if epoch < 0:
+        raise JourneyArgumentError(argument, value, "expected a whole number of epoch seconds >= 0")
+    return epoch
+
+
+def check_ids(argument, values):
+    """Positive integer ids (from repeated --user, --conv-id, ...)."""
+    ids = []
+    for value in values:
+        try:
+            number = int(str(value).strip())
+        except (TypeError, ValueError):
+            raise JourneyArgumentError(argument, value, "expected a positive whole number") from None
+        if number < 1:
+            raise JourneyArgumentError(argument, value, "expected a positive whole number")
+        ids.append(number)
+    return ids
+
+
+def resolve_window(start=None, end=None, lookback_seconds=None):
+    """(start, end) as ints with SPEC defaults: end = now, start = end - lookback."""
+    end = int(time.time()) if end is None else check_epoch("--end", end)
+    lookback = settings.ATTRIBUTION_LOOKBACK_SECONDS if lookback_seconds is None else lookback_seconds
+    start = max(0, end - lookback) if start is None else check_epoch("--start", start)
+    if start > end:
+        raise JourneyArgumentError("--start", start, f"must not be after --end ({end})")
+    return start, end
+
+
+def resolve_accounts(user_ids):
+    """Split requested accounts into (usable ids, warnings); unknown ids are bad arguments."""
+    if user_ids is None:
+        return None, []
+    user_ids = check_ids("--user", user_ids)
+    existing = store.existing_accounts(user_ids)
+    usable, warnings = [], []
+    for user_id in dict.fromkeys(user_ids):
+        if user_id not in existing:
+            raise JourneyArgumentError("--user", user_id, "no such user_id in 202_users")
+        if existing[user_id]:
+            warnings.append(f"User {user_id} is deleted (user_deleted=1): skipped.")
+        else:
+            usable.append(user_id)
+    return usable, warnings
+
+
+def check_batch_size(batch_size):
+    try:
+        size = int(str(batch_size).strip())
+    except (TypeError, ValueError):
+        raise JourneyArgumentError("--batch-size", batch_size, f"expected a whole number from 1 to {MAX_BATCH_SIZE}") from None
+    if not 1 <= size <= MAX_BATCH_SIZE:
+        raise JourneyArgumentError("--batch-size", batch_size, f"expected a whole number from 1 to {MAX_BATCH_SIZE}")
+    return size
+
+
+# ---------------------------------------------------------------------------------------------
+# Backfill, hydration, targeted rebuild, capture.
+
+
+def backfill_journeys(*, start=None, end=None, user_ids=None, batch_size=DEFAULT_BATCH_SIZE,
+                      dry_run=False, actor, progress=None, campaign_ids=None, source="backfill"):
+    """Rebuild journeys of conversions with conv_time in [start, end] (SPEC §4.2).
+
+    Raises JourneyArgumentError before writing anything when an argument is bad. `progress`
+    is called with the running BackfillResult after every batch.
+    """
+    rules = JourneyRules.from_settings()
+    start, end = resolve_window(start, end, rules.lookback_seconds)
+    batch_size = check_batch_size(batch_size)
+    accounts, warnings = resolve_accounts(user_ids)
+    result = BackfillResult(start=start, end=end, dry_run=dry_run, warnings=warnings,
+                            highest_conv_id=store.highest_conv_id())
+    began = time.monotonic()
+    after = 0
+    while accounts is None or accounts:
+        batch = store.conversion_batch(
+            after_conv_id=after, limit=batch_size, start=start, end=end,
+            user_ids=accounts, campaign_ids=campaign_ids,
+        )
+        if not batch:
+            break
+        with transaction.atomic():
+            outcome = _run_batch(batch, rules, dry_run=dry_run)
+        _tally(result, batch, outcome)
+        result.batches += 1
+        result.elapsed_seconds = time.monotonic() - began
+        after = result.last_conv_id = batch[-1].conv_id
+        result.first_conv_id = result.first_conv_id or batch[0].conv_id
+        if progress is not None:
+            progress(result)
+    result.elapsed_seconds = time.monotonic() - began
+    if not dry_run and result.per_account:
+        with transaction.atomic():
+            for account_id, counts in sorted(result.per_account.items()):
+                audit.record(
+                    account_id, "journey_backfill", actor, source=source, start=start, end=end,
+                    batch_size=batch_size, campaign_ids=campaign_ids, written=counts["written"],
+                    touch_rows=counts["touch_rows"], skipped_disabled=counts["skipped_disabled"],
+                    failed=counts["failed"],
+                )
+    return result
+
+
+def hydrate_scope(*, account_id, scope_type, scope_id, actor):
+    """Backfill the last lookback window of a scope whose multi-touch flag was just enabled."""
+    if scope_type not in SETTING_SCOPE_TYPES:
+        raise JourneyArgumentError("scope_type", scope_type, f"expected one of {', '.join(SETTING_SCOPE_TYPES)}")
+    if scope_type == "global":
+        campaign_ids = None
+    elif scope_type == "campaign":
+        campaign_ids = [int(scope_id)]
+    else:
+        campaign_ids = store.campaign_ids_of_advertiser(account_id, int(scope_id))
+        if not campaign_ids:
+            return BackfillResult(*resolve_window())
+    return backfill_journeys(
+        user_ids=[account_id], campaign_ids=campaign_ids, actor=actor, source=f"hydrate {scope_type}",
+    )
+
+
+def rebuild_journeys(conv_ids, *, actor):
+    """Rebuild the journeys of these conversions now, audited in the writing transaction."""
+    conv_ids = check_ids("conv_ids", conv_ids)
+    rules = JourneyRules.from_settings()
+    result = JourneyWriteResult()
+    for chunk in store.chunks(sorted(set(conv_ids)), DEFAULT_BATCH_SIZE):
+        batch = store.conversion_batch(after_conv_id=0, limit=len(chunk), conv_ids=chunk)
+        found = {c.conv_id for c in batch}
+        result.failed.update({conv_id: "no such conversion" for conv_id in chunk if conv_id not in found})
+        with transaction.atomic():
+            outcome = _run_batch(batch, rules, dry_run=False)
+            accounts = {c.conv_id: c.user_id for c in batch}
+            written_by_account = defaultdict(list)
+            for journey in outcome.written:
+                written_by_account[accounts[journey.conv_id]].append(journey.conv_id)
+            for account_id, written_ids in sorted(written_by_account.items()):
+                audit.record(account_id, "journey_backfill", actor, source="rebuild", conv_ids=written_ids,
+                             written=len(written_ids))
+        for conversion in outcome.build.skipped_deleted:
+            result.failed[conversion.conv_id] = (
+                "conversion is soft-deleted" if conversion.deleted else "its account is deleted or missing"
+            )
+        result.written += len(outcome.written)
+        result.touch_rows += outcome.touch_rows
+        result.skipped_disabled += len(outcome.build.skipped_disabled)
+        result.failed.update(outcome.failed)
+    return result
+
+
+def capture_new_conversions(*, actor, batch_size=DEFAULT_BATCH_SIZE):
+    """Capture journeys of conversions above the watermark, in conv_id order (SPEC §4.2).
+
+    The first run only sets the watermark to the current highest conv_id (history is the
+    backfill's job). Each batch's journeys and the watermark commit together; when a conversion
+    fails the watermark stops just before it and the run ends, so the next run retries it.
+    """
+    rules = JourneyRules.from_settings()
+    batch_size = check_batch_size(batch_size)
+    result = CaptureResult()
+    with transaction.atomic():
+        watermark = CaptureWatermark.objects.select_for_update().filter(name=CAPTURE_WATERMARK_NAME).first()
+        if watermark is None:
+            top = store.highest_conv_id()
+            watermark, created = CaptureWatermark.objects.get_or_create(
+                name=CAPTURE_WATERMARK_NAME, defaults={"last_conv_id": top}
+            )
+            if created:
+                result.first_run = True
+                result.watermark_before = result.watermark_after = top
+                return result
+    result.watermark_before = result.watermark_after = watermark.last_conv_id
+    while True:
+        with transaction.atomic():
+            watermark = CaptureWatermark.objects.select_for_update().get(name=CAPTURE_WATERMARK_NAME)
+            batch = store.conversion_batch(after_conv_id=watermark.last_conv_id, limit=batch_size)
+            if not batch:
+                break
+            outcome = _run_batch(batch, rules, dry_run=False)
+            if outcome.failed:
+                first_failure = min(outcome.failed)
+                watermark.last_conv_id = max(
+                    (c.conv_id for c in batch if c.conv_id < first_failure), default=watermark.last_conv_id
+                )
+            else:
+                watermark.last_conv_id = batch[-1].conv_id
+            watermark.save(update_fields=["last_conv_id", "updated_at"])
+        _tally(result, batch, outcome)
+        result.watermark_after = watermark.last_conv_id
+        if outcome.failed:
+            break
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Verification.
+
+
+def verify_journeys(*, start=None, end=None, user_ids=None, conv_ids=None):
+    """Check stored journeys against SPEC §4.3; returns problems per conversion."""
+    rules = JourneyRules.from_settings()
+    start = None if start is None else check_epoch("--start", start)
+    end = None if end is None else check_epoch("--end", end)
+    if start is not None and end is not None and start > end:
+        raise JourneyArgumentError("--start", start, f"must not be after --end ({end})")
+    accounts = None
+    if user_ids is not None:
+        accounts = check_ids("--user", user_ids)
+        unknown = sorted(set(accounts) - set(store.existing_accounts(accounts)))
+        if unknown:
+            raise JourneyArgumentError("--user", unknown[0], "no such user_id in 202_users")
+    wanted = None if conv_ids is None else set(check_ids("--conv-id", conv_ids))
+    report = VerifyReport()
+    seen = set()
+    after = 0
+    while True:
+        batch = store.conversion_batch(
+            after_conv_id=after, limit=VERIFY_BATCH_SIZE, start=start, end=end,
+            user_ids=accounts, conv_ids=wanted,
+        )
+        if not batch:
+            break
+        after = batch[-1].conv_id
+        if wanted is not None:
+            seen.update(c.conv_id for c in batch)
+        _verify_batch(batch, rules, report)
+    if wanted is not None:
+        missing = sorted(wanted - seen)
+        for conv_id in store.touchpoint_counts(missing):
+            report.add(conv_id, errors=["orphan: touchpoints of a missing conversion"])
+    elif accounts is None:
+        cursor = 0
+        while cursor is not None:
+            orphans, cursor = store.orphan_batch(after_conv_id=cursor, limit=VERIFY_BATCH_SIZE)
+            for orphan in orphans:
+                if orphan.user_id is None:
+                    report.add(orphan.conv_id, errors=[f"orphan: {orphan.reason}"])
+    return report
+
+
+def _verify_batch(batch, rules, report):
+    stored = store.stored_touches([c.conv_id for c in batch])
+    report.checked += len(batch)
+    with_rows = [c for c in batch if c.conv_id in stored]
+    report.with_journey += len(with_rows)
+    fresh = {journey.conv_id: journey for journey in _build_batch(with_rows, rules).journeys}
+    for conversion in with_rows:
+        if conversion.deleted:
+            report.add(conversion.conv_id, errors=["orphan: touchpoints of a soft-deleted conversion"])
+            continue
+        check = check_stored_journey(
+            conversion, stored[conversion.conv_id], fresh.get(conversion.conv_id),
+            lookback_seconds=rules.lookback_seconds, max_touches=rules.max_touches,
+        )
+        if check.errors or check.warnings:
+            report.add(conversion.conv_id, errors=check.errors, warnings=check.warnings)
+
+
+# ---------------------------------------------------------------------------------------------
+# Purge.
+
+
+def purge_journeys(*, conv_ids=None, user_ids=None, start=None, end=None, campaign_id=None,
+                   disabled_scopes=False, orphans=False, dry_run=False, actor):
+    """Delete the touchpoints of the selected conversions (SPEC §4.4); reports rows deleted.
+
+    Exactly one selection: conv_ids, user_ids (optionally narrowed by start/end/campaign_id),
+    disabled_scopes (effective flag disabled by §4.1 precedence; user_ids narrows it) or
+    orphans (soft-deleted or missing conversions; user_ids narrows it to soft-deleted ones).
+    """
+    selections = [conv_ids is not None, disabled_scopes, orphans]
+    if user_ids is not None and not (disabled_scopes or orphans):
+        selections.append(True)
+    if sum(selections) != 1:
+        raise JourneyArgumentError(
+            "selection", "none" if not any(selections) else "several",
+            "give exactly one of --conv-id, --user, --disabled-scopes, --orphans",
+        )
+    if (start is not None or end is not None or campaign_id is not None) and (
+        user_ids is None or disabled_scopes or orphans
+    ):
+        raise JourneyArgumentError("--start/--end/--campaign", "given", "they only narrow a --user purge")
+    start = None if start is None else check_epoch("--start", start)
+    end = None if end is None else check_epoch("--end", end)
+    if start is not None and end is not None and start > end:
+        raise JourneyArgumentError("--start", start, f"must not be after --end ({end})")
+    campaign_ids = None if campaign_id is None else check_ids("--campaign", [campaign_id])
+    if user_ids is not None:
+        user_ids = check_ids("--user", user_ids)
+        unknown = sorted(set(user_ids) - set(store.existing_accounts(user_ids)))
+        if unknown:
+            raise JourneyArgumentError("--user", unknown[0], "no such user_id in 202_users")
+    if conv_ids is not None:
+        conv_ids = check_ids("--conv-id", conv_ids)
+        targets = _conv_id_targets(conv_ids)
+        criteria = {"selection": "conv_ids"}
+    elif disabled_scopes:
+        targets = _disabled_scope_targets(user_ids)
+        criteria = {"selection": "disabled_scopes", "user_ids": user_ids}
+    elif orphans:
+        targets = _orphan_targets(user_ids)
+        criteria = {"selection": "orphans", "user_ids": user_ids}
+    else:
+        targets = _account_targets(user_ids, start, end, campaign_ids)
+        criteria = {"selection": "user_ids", "user_ids": user_ids, "start": start, "end": end,
+                    "campaign_id": campaign_id}
+    result = PurgeResult(dry_run=dry_run)
+    for batch in targets:
+        with transaction.atomic():
+            counts = store.touchpoint_counts([conv_id for conv_id, _ in batch])
+            if not counts:
+                continue
+            if dry_run:
+                rows = sum(counts.values())
+            else:
+                rows = store.delete_touchpoints(list(counts))
+                evict_journeys_on_commit(list(counts))
+                by_account = defaultdict(list)
+                for conv_id, account_id in batch:
+                    if conv_id in counts:
+                        # 0: the conversion row is missing, so its account is unknown.
+                        by_account[account_id or 0].append(conv_id)
+                for account_id, purged in sorted(by_account.items()):
+                    audit.record(
+                        account_id, "journey_purge", actor, **criteria,
+                        rows_deleted=sum(counts[conv_id] for conv_id in purged),
+                        conversions=len(purged),
+                        conv_ids=purged if len(purged) <= AUDIT_CONV_ID_LIMIT else None,
+                    )
+        result.rows_deleted += rows
+        result.conversions += len(counts)
+    return result
+
+
+def _conv_id_targets(conv_ids):
+    for chunk in store.chunks(sorted(set(conv_ids)), PURGE_BATCH_SIZE):
+        accounts = {c.conv_id: c.user_id for c in store.conversion_batch(after_conv_id=0, limit=len(chunk), conv_ids=chunk)}
+        yield [(conv_id, accounts.get(conv_id)) for conv_id in chunk]
+
+
+def _account_targets(user_ids, start, end, campaign_ids):
+    after = 0
+    while True:
+        batch = store.conversion_batch(
+            after_conv_id=after, limit=PURGE_BATCH_SIZE, start=start, end=end,
+            user_ids=user_ids, campaign_ids=campaign_ids,
+        )
+        if not batch:
+            return
+        after = batch[-1].conv_id
+        yield [(c.conv_id, c.user_id) for c in batch]
+
+
+def _disabled_scope_targets(user_ids):
+    """Conversions whose effective multi-touch flag is disabled, account by account."""
+    for account_id in store.accounts_with_disabled_settings(user_ids):
+        policy = MultiTouchPolicy(store.setting_rows([account_id]).get(account_id, []))
+        after = 0
+        while True:
+            batch = store.conversion_batch(after_conv_id=after, limit=PURGE_BATCH_SIZE, user_ids=[account_id])
+            if not batch:
+                break
+            after = batch[-1].conv_id
+            yield [
+                (c.conv_id, c.user_id) for c in batch
+                if not policy.enabled(c.campaign_id, c.advertiser_id)
+            ]
+
+
+def _orphan_targets(user_ids):
+    after = 0
+    while after is not None:
+        orphans, after = store.orphan_batch(after_conv_id=after, limit=PURGE_BATCH_SIZE, user_ids=user_ids)
+        if orphans:
+            yield [(orphan.conv_id, orphan.user_id) for orphan in orphans]

@@ -1,0 +1,364 @@
+"""The SQL of journeys (SPEC §4): keyset-paged conversion reads, batched candidate reads and
+atomic batched journey writes. Nothing else in the journeys app builds SQL.
+
+202 table names start with a digit, so every statement quotes them with the backend's
+`quote_name`; values are always query parameters.
+"""
+from collections import defaultdict
+from typing import NamedTuple
+
+from django.conf import settings
+from django.db import connections, transaction
+
+from journeys.building import Candidate, CandidateCollector, SettingRow
+
+CONVERSIONS = "202_conversion_logs"
+CLICKS = "202_clicks"
+CLICKS_ADVANCE = "202_clicks_advance"
+TOUCHPOINTS = "202_conversion_touchpoints"
+USERS = "202_users"
+CAMPAIGNS = "202_aff_campaigns"
+SETTINGS = "202_attribution_settings"
+
+# Rows per candidate read: a campaign with millions of clicks in its window is read in slices.
+CANDIDATE_CHUNK_ROWS = 2000
+# Ids per IN (...) list and rows per multi-row INSERT statement.
+IDS_PER_STATEMENT = 1000
+ROWS_PER_INSERT = 2000
+
+
+class ConversionRow(NamedTuple):
+    """A conversion with what capture/backfill decide on: its account's and campaign's state."""
+
+    conv_id: int
+    user_id: int
+    campaign_id: int
+    click_id: int
+    click_time: int
+    conv_time: int
+    deleted: int
+    user_deleted: int | None  # None: the 202_users row is missing
+    advertiser_id: int | None  # None: the 202_aff_campaigns row is missing
+
+
+def _q(connection, table):
+    return connection.ops.quote_name(table)
+
+
+def _marks(count):
+    return ", ".join(["%s"] * count)
+
+
+def chunks(values, size):
+    values = list(values)
+    for index in range(0, len(values), size):
+        yield values[index:index + size]
+
+
+def conversion_batch(*, after_conv_id, limit, start=None, end=None, user_ids=None,
+                     campaign_ids=None, conv_ids=None, using="default"):
+    """The next `limit` conversions with conv_id > after_conv_id (keyset on the primary key).
+
+    Soft-deleted conversions and those of deleted accounts are returned too, so that callers
+    can count them and move their keyset past them.
+    """
+    connection = connections[using]
+    where, params = ["c.conv_id > %s"], [after_conv_id]
+    if start is not None:
+        where.append("c.conv_time >= %s")
+        params.append(start)
+    if end is not None:
+        where.append("c.conv_time <= %s")
+        params.append(end)
+    for column, values in (("c.user_id", user_ids), ("c.campaign_id", campaign_ids), ("c.conv_id", conv_ids)):
+        if values is not None:
+            values = sorted(set(values))
+            if not values:
+                return []
+            where.append(f"{column} IN ({_marks(len(values))})")
+            params.extend(values)
+    params.append(limit)
+    sql = (
+        "SELECT c.conv_id, c.user_id, c.campaign_id, c.click_id, c.click_time, c.conv_time, c.deleted,"
+        " u.user_deleted, a.aff_network_id"
+        f" FROM {_q(connection, CONVERSIONS)} c"
+        f" LEFT JOIN {_q(connection, USERS)} u ON u.user_id = c.user_id"
+        f" LEFT JOIN {_q(connection, CAMPAIGNS)} a ON a.aff_campaign_id = c.campaign_id"
+        f" WHERE {' AND '.join(where)} ORDER BY c.conv_id LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [ConversionRow(*row) for row in cursor.fetchall()]
+
+
+def highest_conv_id(using="default"):
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MAX(conv_id) FROM {_q(connection, CONVERSIONS)}")
+        return cursor.fetchone()[0] or 0
+
+
+def existing_accounts(user_ids, using="default"):
+    """user_id -> user_deleted for the given ids that exist in 202_users."""
+    user_ids = sorted(set(user_ids))
+    if not user_ids:
+        return {}
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT user_id, user_deleted FROM {_q(connection, USERS)}"
+            f" WHERE user_id IN ({_marks(len(user_ids))})",
+            user_ids,
+        )
+        return dict(cursor.fetchall())
+
+
+def campaign_ids_of_advertiser(account_id, advertiser_id, using="default"):
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT aff_campaign_id FROM {_q(connection, CAMPAIGNS)} WHERE user_id = %s AND aff_network_id = %s",
+            [account_id, advertiser_id],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def setting_rows(user_ids, using="default"):
+    """user_id -> [SettingRow] for these accounts, in one query."""
+    user_ids = sorted(set(user_ids))
+    rows = defaultdict(list)
+    if not user_ids:
+        return rows
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT user_id, scope_type, scope_id, multi_touch_enabled, updated_at, setting_id"
+            f" FROM {_q(connection, SETTINGS)} WHERE user_id IN ({_marks(len(user_ids))})",
+            user_ids,
+        )
+        for user_id, *columns in cursor.fetchall():
+            rows[user_id].append(SettingRow(*columns))
+    return rows
+
+
+def accounts_with_disabled_settings(user_ids=None, using="default"):
+    """Accounts having at least one multi-touch-disabled settings row (purge candidates)."""
+    connection = connections[using]
+    sql = f"SELECT DISTINCT user_id FROM {_q(connection, SETTINGS)} WHERE multi_touch_enabled = 0"
+    params = []
+    if user_ids is not None:
+        user_ids = sorted(set(user_ids))
+        if not user_ids:
+            return []
+        sql += f" AND user_id IN ({_marks(len(user_ids))})"
+        params = user_ids
+    with connection.cursor() as cursor:
+        cursor.execute(sql + " ORDER BY user_id", params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def visitors_of_clicks(click_ids, using=None):
+    """click_id -> ip_id from 202_clicks_advance (missing click ids: visitor unknown)."""
+    connection = connections[using or settings.HEAVY_READ_DATABASE]
+    visitors = {}
+    with connection.cursor() as cursor:
+        for chunk in chunks(sorted(set(click_ids)), IDS_PER_STATEMENT):
+            cursor.execute(
+                f"SELECT click_id, ip_id FROM {_q(connection, CLICKS_ADVANCE)}"
+                f" WHERE click_id IN ({_marks(len(chunk))})",
+                chunk,
+            )
+            visitors.update(cursor.fetchall())
+    return visitors
+
+
+def collect_candidates(conversions, *, lookback_seconds, max_touches, visitors=None, using=None):
+    """conv_id -> candidate clicks for a batch of conversions, read on the heavy-read database.
+
+    One read per (account, campaign) of the batch covering [earliest window start, latest
+    conv_time], walked newest first in slices of CANDIDATE_CHUNK_ROWS and stopped as soon as
+    every conversion of the group holds its capped journey (see CandidateCollector). With
+    `visitors` (conv_id -> ip_id, visitor mode) only clicks of those visitors are read;
+    conversions missing from it get no candidates.
+    """
+    connection = connections[using or settings.HEAVY_READ_DATABASE]
+    groups = defaultdict(list)
+    for conversion in conversions:
+        if visitors is None or visitors.get(conversion.conv_id) is not None:
+            groups[(conversion.user_id, conversion.campaign_id)].append(conversion)
+    candidates = {conversion.conv_id: [] for conversion in conversions}
+    with connection.cursor() as cursor:
+        for (user_id, campaign_id), members in groups.items():
+            collector = CandidateCollector(
+                [(c.conv_id, c.conv_time) for c in members],
+                lookback_seconds=lookback_seconds,
+                max_touches=max_touches,
+                visitors=None if visitors is None else {c.conv_id: visitors[c.conv_id] for c in members},
+            )
+            low = min(max(0, c.conv_time - lookback_seconds) for c in members)
+            high = max(c.conv_time for c in members)
+            ips = None if visitors is None else sorted({visitors[c.conv_id] for c in members})
+            _walk_clicks_newest_first(cursor, connection, collector, user_id, campaign_id, low, high, ips)
+            candidates.update(collector.candidates())
+    return candidates
+
+
+def _walk_clicks_newest_first(cursor, connection, collector, user_id, campaign_id, low, high, ips):
+    """Feed the collector clicks in [low, high], newest first, one bounded slice at a time.
+
+    Slices are ordered by click_time only, so the (user_id, click_time) index serves them
+    without a sort; the last second of a full slice is re-read whole by the next slice so ties
+    are ordered by click_id in Python.
+    """
+    if ips is None:
+        base = (
+            f"SELECT c.click_id, c.click_time FROM {_q(connection, CLICKS)} c"
+            " WHERE c.user_id = %s AND c.aff_campaign_id = %s"
+        )
+        base_params = [user_id, campaign_id]
+    else:
+        base = (
+            f"SELECT c.click_id, c.click_time, a.ip_id FROM {_q(connection, CLICKS)} c"
+            f" JOIN {_q(connection, CLICKS_ADVANCE)} a ON a.click_id = c.click_id"
+            f" WHERE c.user_id = %s AND c.aff_campaign_id = %s AND a.ip_id IN ({_marks(len(ips))})"
+        )
+        base_params = [user_id, campaign_id, *ips]
+    upper = high
+    while upper >= low:
+        cursor.execute(
+            base + " AND c.click_time >= %s AND c.click_time <= %s ORDER BY c.click_time DESC LIMIT %s",
+            [*base_params, low, upper, CANDIDATE_CHUNK_ROWS],
+        )
+        rows = cursor.fetchall()
+        if len(rows) < CANDIDATE_CHUNK_ROWS:
+            collector.feed(_newest_first(rows))
+            return
+        oldest = rows[-1][1]
+        if rows[0][1] == oldest:
+            # A whole slice within one second: read that second completely.
+            cursor.execute(base + " AND c.click_time = %s", [*base_params, oldest])
+            rows = cursor.fetchall()
+            upper = oldest - 1
+        else:
+            rows = [row for row in rows if row[1] > oldest]
+            upper = oldest
+        if not collector.feed(_newest_first(rows)):
+            return
+
+
+def _newest_first(rows):
+    return sorted((Candidate(*row) for row in rows), key=lambda row: (row[1], row[0]), reverse=True)
+
+
+def replace_journeys(journeys, *, created_at, using="default"):
+    """Delete these conversions' touchpoints and insert their new journeys; returns rows written.
+
+    One DELETE per IN list and multi-row INSERTs (executemany; mysqlclient sends it as
+    INSERT ... VALUES (...), (...)), inside the caller's transaction or one of its own.
+    """
+    connection = connections[using]
+    table = _q(connection, TOUCHPOINTS)
+    rows = [
+        (journey.conv_id, touch.click_id, touch.click_time, touch.position, created_at)
+        for journey in journeys
+        for touch in journey.touches
+    ]
+    with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
+        for chunk in chunks([journey.conv_id for journey in journeys], IDS_PER_STATEMENT):
+            cursor.execute(f"DELETE FROM {table} WHERE conv_id IN ({_marks(len(chunk))})", chunk)
+        for chunk in chunks(rows, ROWS_PER_INSERT):
+            cursor.executemany(
+                f"INSERT INTO {table} (conv_id, click_id, click_time, position, created_at)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                chunk,
+            )
+    return len(rows)
+
+
+def touchpoint_counts(conv_ids, using="default"):
+    """conv_id -> number of touchpoint rows, for the conversions that have any."""
+    connection = connections[using]
+    counts = {}
+    with connection.cursor() as cursor:
+        for chunk in chunks(sorted(set(conv_ids)), IDS_PER_STATEMENT):
+            cursor.execute(
+                f"SELECT conv_id, COUNT(*) FROM {_q(connection, TOUCHPOINTS)}"
+                f" WHERE conv_id IN ({_marks(len(chunk))}) GROUP BY conv_id",
+                chunk,
+            )
+            counts.update(cursor.fetchall())
+    return counts
+
+
+def delete_touchpoints(conv_ids, using="default"):
+    """Delete every touchpoint row of these conversions; returns rows deleted."""
+    connection = connections[using]
+    deleted = 0
+    with connection.cursor() as cursor:
+        for chunk in chunks(sorted(set(conv_ids)), IDS_PER_STATEMENT):
+            cursor.execute(
+                f"DELETE FROM {_q(connection, TOUCHPOINTS)} WHERE conv_id IN ({_marks(len(chunk))})", chunk
+            )
+            deleted += cursor.rowcount
+    return deleted
+
+
+def stored_touches(conv_ids, using="default"):
+    """conv_id -> [(click_id, click_time, position)] in stored order, for conversions with rows."""
+    connection = connections[using]
+    touches = defaultdict(list)
+    with connection.cursor() as cursor:
+        for chunk in chunks(sorted(set(conv_ids)), IDS_PER_STATEMENT):
+            cursor.execute(
+                f"SELECT conv_id, click_id, click_time, position FROM {_q(connection, TOUCHPOINTS)}"
+                f" WHERE conv_id IN ({_marks(len(chunk))}) ORDER BY conv_id, position, touchpoint_id",
+                chunk,
+            )
+            for conv_id, *touch in cursor.fetchall():
+                touches[conv_id].append(tuple(touch))
+    return touches
+
+
+def stored_journey(conv_id, using="default"):
+    """One conversion's stored journey as [(click_id, click_time)] in position order."""
+    return [(click_id, click_time) for click_id, click_time, _ in stored_touches([conv_id], using).get(conv_id, [])]
+
+
+class OrphanRow(NamedTuple):
+    conv_id: int
+    user_id: int | None  # None: the conversion row is missing
+    reason: str
+
+
+def orphan_batch(*, after_conv_id, limit, user_ids=None, using="default"):
+    """Next conversions (by conv_id) that have touchpoints but are soft-deleted or missing.
+
+    Walks the distinct conv_ids of the touchpoints table by keyset, `limit` at a time; returns
+    (orphans, last conv_id scanned or None at the end).
+    """
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT conv_id FROM {_q(connection, TOUCHPOINTS)}"
+            " WHERE conv_id > %s ORDER BY conv_id LIMIT %s",
+            [after_conv_id, limit],
+        )
+        scanned = [row[0] for row in cursor.fetchall()]
+        if not scanned:
+            return [], None
+        cursor.execute(
+            f"SELECT conv_id, user_id, deleted FROM {_q(connection, CONVERSIONS)}"
+            f" WHERE conv_id IN ({_marks(len(scanned))})",
+            scanned,
+        )
+        conversions = {conv_id: (user_id, deleted) for conv_id, user_id, deleted in cursor.fetchall()}
+    orphans = []
+    for conv_id in scanned:
+        if conv_id not in conversions:
+            if user_ids is None:
+                orphans.append(OrphanRow(conv_id, None, "touchpoints of a missing conversion"))
+        else:
+            user_id, deleted = conversions[conv_id]
+            if deleted and (user_ids is None or user_id in user_ids):
+                orphans.append(OrphanRow(conv_id, user_id, "touchpoints of a soft-deleted conversion"))
+    return orphans, scanned[-1]

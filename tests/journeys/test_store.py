@@ -1,0 +1,83 @@
+"""The journeys data-access layer against the real database."""
+import random
+
+import pytest
+
+from journeys import store
+from journeys.building import BuiltJourney, Candidate, JourneyTouchSpec, build_journey
+from tests.journeys.journey_helpers import DAY, NOW, stored, store_rows
+
+pytestmark = pytest.mark.django_db
+
+
+def conversion_rows(**filters):
+    return store.conversion_batch(after_conv_id=0, limit=1000, **filters)
+
+
+def test_candidates_read_in_small_slices_give_the_same_journeys_as_all_clicks(tracker, monkeypatch):
+    """Slices of 3 rows with many tied click times: the slice boundaries must not change journeys."""
+    monkeypatch.setattr(store, "CANDIDATE_CHUNK_ROWS", 3)
+    rng = random.Random(7)
+    account = tracker.account()
+    campaign = tracker.campaign(account)
+    clicks = []
+    for n in range(60):
+        click_time = NOW - rng.choice([1, 2, 3, 5, 8]) * 100  # few distinct seconds: many ties
+        clicks.append(tracker.click(account, campaign, click_time, click_id=10_000 + n))
+    tracker.click(account, campaign, NOW - 200, click_id=10_003)  # duplicate click row
+    for n in range(5):
+        click = rng.choice(clicks)
+        tracker.conversion(account, campaign, NOW - rng.choice([0, 150, 250]), click=click, transaction_id=str(n))
+    conversions = conversion_rows()
+    all_clicks = [Candidate(c.click_id, c.click_time) for c in clicks] + [Candidate(10_003, NOW - 200)]
+
+    candidates = store.collect_candidates(conversions, lookback_seconds=650, max_touches=4)
+
+    for conversion in conversions:
+        options = {"lookback_seconds": 650, "max_touches": 4}
+        assert build_journey(conversion, candidates[conversion.conv_id], **options) == build_journey(
+            conversion, all_clicks, **options
+        )
+
+
+def test_conversion_batches_are_keyset_pages_with_account_and_campaign_state(tracker):
+    account = tracker.account()
+    campaign = tracker.campaign(account)
+    convs = [tracker.conversion(account, campaign, NOW, click_id=n, click_time=NOW) for n in range(1, 6)]
+
+    first = store.conversion_batch(after_conv_id=0, limit=2)
+    rest = store.conversion_batch(after_conv_id=first[-1].conv_id, limit=10)
+
+    assert [c.conv_id for c in first + rest] == [c.conv_id for c in convs]
+    assert first[0].user_deleted == 0
+    assert first[0].advertiser_id == campaign.aff_network_id
+    assert store.conversion_batch(after_conv_id=0, limit=10, user_ids=[]) == []
+
+
+def test_replace_journeys_deletes_old_rows_and_inserts_the_new_ones(tracker):
+    store_rows(1, (7, 70, 0), (8, 80, 1), (9, 90, 2))
+    store_rows(2, (5, 50, 0))
+    journey = BuiltJourney(1, (JourneyTouchSpec(3, 30, 0), JourneyTouchSpec(4, 40, 1)), frozenset())
+
+    rows = store.replace_journeys([journey], created_at=NOW)
+
+    assert rows == 2
+    assert stored(1) == [(3, 30, 0), (4, 40, 1)]
+    assert stored(2) == [(5, 50, 0)]
+
+
+def test_orphans_are_soft_deleted_or_missing_conversions(tracker):
+    account = tracker.account()
+    campaign = tracker.campaign(account)
+    live = tracker.conversion(account, campaign, NOW, click_id=1, click_time=NOW)
+    deleted = tracker.conversion(account, campaign, NOW, click_id=2, click_time=NOW, deleted=1)
+    for conv_id in (live.conv_id, deleted.conv_id, 888_888):
+        store_rows(conv_id, (1, NOW - DAY, 0))
+
+    orphans, last = store.orphan_batch(after_conv_id=0, limit=10)
+
+    assert [(o.conv_id, o.user_id) for o in orphans] == [(deleted.conv_id, account.user_id), (888_888, None)]
+    assert last == 888_888
+    narrowed, _ = store.orphan_batch(after_conv_id=0, limit=10, user_ids=[account.user_id])
+    assert [o.conv_id for o in narrowed] == [deleted.conv_id]
+    assert store.orphan_batch(after_conv_id=888_888, limit=10) == ([], None)
