@@ -37,6 +37,7 @@ from attribution.tenancy import (
     restrict_to_visible,
     visible_account_ids,
 )
+from journeys.admin import CappedCountPaginator
 from journeys.models import Account
 
 SECONDS_PER_DAY = 86400
@@ -266,8 +267,15 @@ class AttributionModelAdmin(TenantAdmin):
         count = self._refusable(
             request, lambda: services.set_models_active(queryset, True, actor=Actor.from_request(request))
         )
-        if count is not None:
-            self.message_user(request, f"{count} model(s) activated; rebuild their windows to see numbers.")
+        if not count:
+            return None
+        self.message_user(request, f"{count} model(s) activated; rebuild their window to see their numbers.")
+        account_ids = {model.user_id for model in queryset}
+        if len(account_ids) != 1:
+            return None
+        return HttpResponseRedirect(_rebuild_offer_url(
+            account_ids.pop(), [model.pk for model in queryset], request.get_full_path()
+        ))
 
     @admin.action(description="Deactivate selected models", permissions=["change"])
     def deactivate_models(self, request, queryset):
@@ -402,7 +410,11 @@ class AttributionSettingAdmin(TenantAdmin):
 
 
 class CreatedWithinFilter(admin.SimpleListFilter):
-    """created_at (epoch) within the last day / week / month, on the indexed-by-id log."""
+    """created_at (epoch) within the last day / week / month.
+
+    created_at has no index, but the log is listed newest audit_id first and ids grow with
+    time, so a recent window is found at the head of the primary key.
+    """
 
     title = "date"
     parameter_name = "within"
@@ -450,6 +462,7 @@ class ModelIdFilter(admin.SimpleListFilter):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(TenantAdmin):
+    paginator = CappedCountPaginator
     list_display = ("audit_id", "created", "action", "user", "model_id", "actor")
     list_filter = (AccountFilter, ModelIdFilter, ActionFilter, CreatedWithinFilter)
     fields = ("audit_id", "created", "user", "model_id", "action", "actor", "pretty_metadata")

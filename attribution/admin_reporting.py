@@ -7,6 +7,7 @@ included by attribution_site/urls.py ahead of the admin's own routes.
 """
 import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib import admin, messages
@@ -131,7 +132,7 @@ class ExportAdmin(_ReportPermissionMixin, admin.ModelAdmin):
     # Secrets and server paths are never shown: no webhook_secret, no file_path.
     fields = (
         "export_id", "user", "model", "scope", "window", "requested_format", "status",
-        "rows_exported", "download", "webhook_url", "webhook_secret_set", "webhook_result",
+        "rows_exported", "download", "webhook_target", "webhook_secret_set", "webhook_result",
         "webhook_response_body", "last_error", "queued", "started", "completed", "failed",
     )
     readonly_fields = fields
@@ -158,6 +159,15 @@ class ExportAdmin(_ReportPermissionMixin, admin.ModelAdmin):
             return "not sent yet"
         code = export.webhook_status_code
         return f"HTTP {code}" if code is not None else "no response"
+
+    @admin.display(description="webhook URL")
+    def webhook_target(self, export):
+        """Scheme, host and path only: a query string often carries a token."""
+        if not export.webhook_url:
+            return "—"
+        parts = urlsplit(export.webhook_url)
+        hidden = "?…" if parts.query else ""
+        return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}{parts.path}{hidden}"
 
     @admin.display(description="webhook secret")
     def webhook_secret_set(self, export):

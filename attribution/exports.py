@@ -128,10 +128,10 @@ def schedule_export(*, model, scope_type, scope_id, start_hour, end_hour, reques
     if viewer is not None:
         require_account(viewer, model.user_id)
     errors = {}
+    if scope_type == "global" and scope_id is not None:
+        errors["scope_id"] = f"must be empty for the global scope, got {scope_id!r}"
     try:
         scope_id = _check_scope(scope_type, scope_id)
-        if scope_type == "global" and scope_id is not None:
-            errors["scope_id"] = "must be empty for the global scope"
     except ReportRequestError as error:
         errors[error.field] = error.message
     try:

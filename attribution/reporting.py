@@ -20,7 +20,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.db.models.functions import Mod
 
 from attribution import credit
@@ -389,52 +389,60 @@ def _stored_journeys(conv_ids):
 def _snapshot_position_credit(model, scope_type, scope_id, start_hour, end_hour):
     """Credit per position bucket from the model's stored per-touch credits (global snapshots).
 
-    The journey length (to tell "last" from "middle") follows SPEC §5.1: the distinct stored
-    clicks plus the converting click when it is missing, one touch when nothing is stored.
+    Walks each hour's global snapshot by keyset on (conv_id, touchpoint_id), the order of the
+    `snapshot_conv` index, in bounded batches. The journey length (to tell "last" from "middle")
+    follows SPEC §5.1: the distinct stored clicks plus the converting click when it is missing.
     """
-    snapshot_ids = snapshot_rows(
-        model_id=model.model_id, scope_type="global", scope_id=None,
-        start_hour=start_hour, end_hour=end_hour,
-    ).values("snapshot_id")
+    snapshot_ids = list(
+        snapshot_rows(
+            model_id=model.model_id, scope_type="global", scope_id=None,
+            start_hour=start_hour, end_hour=end_hour,
+        ).order_by("date_hour", "snapshot_id").values_list("snapshot_id", flat=True)
+    )  # one global row per hour: bounded by the window's hours
     credit_by_bucket = defaultdict(float)
-    last_id = 0
-    while True:
-        batch = list(
-            _read(TouchCredit)
-            .filter(snapshot_id__in=snapshot_ids, touchpoint_id__gt=last_id)
-            .order_by("touchpoint_id")
-            .values("touchpoint_id", "conv_id", "click_id", "position", "credit")[:COMPARISON_BATCH_SIZE]
-        )
-        if not batch:
-            return credit_by_bucket
-        last_id = batch[-1]["touchpoint_id"]
-        conv_ids = {row["conv_id"] for row in batch}
-        conversions = {
-            row["conv_id"]: row
-            for row in _read(Conversion).filter(conv_id__in=conv_ids).values(
-                "conv_id", "click_id", "campaign_id"
+    for snapshot_id in snapshot_ids:
+        rows = _read(TouchCredit).filter(snapshot_id=snapshot_id).order_by("conv_id", "touchpoint_id")
+        after = None
+        while True:
+            page = rows
+            if after is not None:
+                page = rows.filter(Q(conv_id__gt=after[0]) | Q(conv_id=after[0], touchpoint_id__gt=after[1]))
+            batch = list(page.values("touchpoint_id", "conv_id", "click_id", "position", "credit")[
+                :COMPARISON_BATCH_SIZE
+            ])
+            if not batch:
+                break
+            after = (batch[-1]["conv_id"], batch[-1]["touchpoint_id"])
+            _add_stored_credit(credit_by_bucket, batch, scope_type, scope_id)
+    return credit_by_bucket
+
+
+def _add_stored_credit(credit_by_bucket, batch, scope_type, scope_id):
+    """Add one batch of touchpoint credit rows to the buckets, keeping only the scope's touches."""
+    conv_ids = {row["conv_id"] for row in batch}
+    conversions = {
+        row["conv_id"]: row
+        for row in _read(Conversion).filter(conv_id__in=conv_ids).values("conv_id", "click_id", "campaign_id")
+    }
+    networks = _campaign_networks({c["campaign_id"] for c in conversions.values()})
+    stored = _stored_journeys(conv_ids)
+    touch_filter = scope_type in ("landing_page", "account") and scope_id is not None
+    clicks = {}
+    if touch_filter:
+        clicks = {
+            row["click_id"]: row
+            for row in _read(Click).filter(click_id__in={r["click_id"] for r in batch}).values(
+                "click_id", "landing_page_id", "ppc_account_id"
             )
         }
-        networks = _campaign_networks({c["campaign_id"] for c in conversions.values()})
-        stored = _stored_journeys(conv_ids)
-        touch_filter = scope_type in ("landing_page", "account") and scope_id is not None
-        clicks = {}
-        if touch_filter:
-            clicks = {
-                row["click_id"]: row
-                for row in _read(Click).filter(click_id__in={r["click_id"] for r in batch}).values(
-                    "click_id", "landing_page_id", "ppc_account_id"
-                )
-            }
-        for row in batch:
-            conversion = conversions.get(row["conv_id"])
-            if conversion is None or not _conversion_in_scope(scope_type, scope_id, conversion, networks):
-                continue
-            if touch_filter and _touch_scope_value(scope_type, clicks.get(row["click_id"])) != scope_id:
-                continue
-            journey_clicks = set(stored.get(row["conv_id"], {})) | {conversion["click_id"]}
-            bucket = position_bucket(row["position"], len(journey_clicks))
-            credit_by_bucket[bucket] += float(row["credit"])
+    for row in batch:
+        conversion = conversions.get(row["conv_id"])
+        if conversion is None or not _conversion_in_scope(scope_type, scope_id, conversion, networks):
+            continue
+        if touch_filter and _touch_scope_value(scope_type, clicks.get(row["click_id"])) != scope_id:
+            continue
+        journey_clicks = set(stored.get(row["conv_id"], {})) | {conversion["click_id"]}
+        credit_by_bucket[position_bucket(row["position"], len(journey_clicks))] += float(row["credit"])
 
 
 def _journey_comparison(model, config, scope_type, scope_id, start_hour, end_hour):

@@ -330,7 +330,10 @@ def _promote(model, actor):
     """
     reason = _config_error(model)
     if reason:
-        _refuse("is_default", f"{model.model_name} has an invalid config ({reason}); fix it before promoting it.")
+        _refuse(
+            "is_default",
+            f"{model.model_name} has an invalid config ({reason}); fix it before promoting it.",
+        )
     now = _now()
     previous_ids = list(
         AttributionModel.objects.filter(user_id=model.user_id, is_default=True)
@@ -357,7 +360,9 @@ def _promote(model, actor):
         )
         setting_change = {"setting_id": setting.setting_id, "created": True}
     elif setting.model_id != model.model_id:
-        setting_change = {"setting_id": setting.setting_id, "before": setting.model_id, "after": model.model_id}
+        setting_change = {
+            "setting_id": setting.setting_id, "before": setting.model_id, "after": model.model_id,
+        }
         AttributionSetting.objects.filter(setting_id=setting.setting_id).update(
             model_id=model.model_id, effective_at=now, updated_at=now
         )
@@ -389,7 +394,8 @@ def delete_model(model, *, actor):
                 "promote another model to default before deleting it.",
             )
         used_by = list(
-            AttributionSetting.objects.filter(model_id=current.model_id).values_list("setting_id", flat=True)[:10]
+            AttributionSetting.objects.filter(model_id=current.model_id)
+            .values_list("setting_id", flat=True)[:10]
         )
         if used_by:
             _refuse(
@@ -397,7 +403,10 @@ def delete_model(model, *, actor):
                 f"{current.model_name} is the model of scope setting(s) "
                 f"{', '.join(map(str, used_by))}; point them at another model first.",
             )
-        audit.record(current.user_id, "model_delete", actor, model_id=current.model_id, **_audit_snapshot(current))
+        audit.record(
+            current.user_id, "model_delete", actor, model_id=current.model_id,
+            **_audit_snapshot(current),
+        )
         AttributionModel.objects.filter(model_id=current.model_id).delete()
         invalidate_snapshots_on_commit(current.user_id)
 
@@ -466,13 +475,18 @@ def _inherited_flag(account_id, scope_type, scope_id):
     """The multi-touch flag a scope gets from its parents when it has no row (SPEC §4.1)."""
     parents = []
     if scope_type == "campaign":
-        network_id = Campaign.objects.filter(aff_campaign_id=scope_id).values_list("aff_network_id", flat=True).first()
+        network_id = (
+            Campaign.objects.filter(aff_campaign_id=scope_id)
+            .values_list("aff_network_id", flat=True)
+            .first()
+        )
         if network_id:
             parents.append(("advertiser", network_id))
     if scope_type != "global":
         parents.append(("global", None))
     for parent_type, parent_id in parents:
-        flag = scope_settings(account_id, parent_type, parent_id).values_list("multi_touch_enabled", flat=True).first()
+        rows = scope_settings(account_id, parent_type, parent_id)
+        flag = rows.values_list("multi_touch_enabled", flat=True).first()
         if flag is not None:
             return bool(flag)
     return True

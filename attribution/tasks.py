@@ -5,6 +5,7 @@ import uuid
 from django_q.tasks import async_task
 
 from attribution.audit import Actor
+from attribution.exports import process_pending_exports
 from attribution.rebuild import plan_rebuild, run_rebuild
 
 REBUILD_TASK = "attribution.tasks.rebuild_task"
@@ -56,3 +57,8 @@ def enqueue_account_rebuilds(*, start=None, end=None, user_ids=(), model_ids=(),
             task_name=f"attribution rebuild user {account_id}",
         ))
     return group, task_ids
+
+
+def process_exports_task():
+    """The every-minute export worker pass: claim pending exports one at a time (SPEC §7)."""
+    return process_pending_exports().as_dict()

@@ -295,10 +295,11 @@ JOURNEY_ACTIONS = {
 @admin.register(Conversion)
 class ConversionAdmin(TrackerAdmin):
     list_display = (
-        "conv_id", "conversion_time", "user", "campaign", "click_id", "revenue", "is_deleted",
+        "conv_id", "conversion_time", "account", "campaign", "click_id", "revenue", "is_deleted",
         "journey_touches", "review",
     )
     list_display_links = ("conv_id",)
+    sortable_by = ("conv_id",)  # the primary key: any other order would sort the whole table
     list_select_related = ("campaign", "user")
     list_filter = (
         AccountFilter, CampaignFilter, AdvertiserFilter, DeletedFilter, HasJourneyFilter,
@@ -326,7 +327,7 @@ class ConversionAdmin(TrackerAdmin):
             return queryset.filter(Q(conv_id=number) | Q(click_id=number)), False
         return queryset.filter(transaction_id=term), False
 
-    @admin.display(description="conversion time (UTC)", ordering="conv_id")
+    @admin.display(description="conversion time (UTC)")
     def conversion_time(self, conversion):
         return epoch_html(conversion.conv_time)
 
@@ -334,9 +335,13 @@ class ConversionAdmin(TrackerAdmin):
     def revenue(self, conversion):
         return conversion.click_payout
 
-    @admin.display(description="deleted", boolean=True)
+    @admin.display(description="account")
+    def account(self, conversion):
+        return conversion.user or conversion.user_id
+
+    @admin.display(description="deleted")
     def is_deleted(self, conversion):
-        return conversion.deleted != 0
+        return "soft-deleted" if conversion.deleted else ""
 
     @admin.display(description="touches")
     def journey_touches(self, conversion):
@@ -463,6 +468,7 @@ class ClickAdmin(TrackerAdmin):
     search_fields = ("click_id",)
     search_help_text = "Exact click_id."
     ordering = ("-click_time",)
+    sortable_by = ("click_id", "click_time_utc")
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

@@ -216,7 +216,7 @@ def _touch_rows(conversion, journey, stored, clicks, journey_flags):
 
 
 def _credit_columns(conversion, journey):
-    """One column per active model of the account, then the reference types not already shown."""
+    """One column per active model of the account, then the reference types no active model has."""
     columns, invalid = [], []
     models = AttributionModel.objects.filter(user_id=conversion.user_id, is_active=True).order_by(
         "-is_default", "model_name", "model_id"
@@ -233,7 +233,10 @@ def _credit_columns(conversion, journey):
         else:
             column.credits = credits_for(model.model_type, config, journey)
         columns.append(column)
+    shown_types = {column.model_type for column in columns}
     for model_type in REFERENCE_MODEL_TYPES:
+        if model_type in shown_types:
+            continue
         columns.append(CreditColumn(
             model_type.replace("_", " "), model_type, reference=True,
             credits=credits_for(model_type, {}, journey),

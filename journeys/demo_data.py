@@ -307,7 +307,9 @@ def _conversions(rng, visits, clicks, window_end):
             converting_click = rng.choice(visit.clicks[:-1])  # the offer credited an earlier subid
         else:
             converting_click = visit.clicks[-1]
-        conv_time = min(window_end, last_time + rng.randint(60, 4 * HOUR_SECONDS))
+        conv_time = last_time + rng.randint(60, 4 * HOUR_SECONDS)
+        if conv_time > window_end:  # converted between the last click and now
+            conv_time = rng.randint(last_time, window_end)
         rows.append(_conversion_row(rng, visit.campaign, converting_click["click_id"],
                                     converting_click["click_time"], conv_time, visit.visitor_id))
         if visit is unknown_visitor:

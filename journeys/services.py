@@ -562,14 +562,9 @@ def _verify_batch(batch, rules, report):
 # Purge.
 
 
-def purge_journeys(*, conv_ids=None, user_ids=None, start=None, end=None, campaign_id=None,
-                   disabled_scopes=False, orphans=False, dry_run=False, actor):
-    """Delete the touchpoints of the selected conversions (SPEC §4.4); reports rows deleted.
-
-    Exactly one selection: conv_ids, user_ids (optionally narrowed by start/end/campaign_id),
-    disabled_scopes (effective flag disabled by §4.1 precedence; user_ids narrows it) or
-    orphans (soft-deleted or missing conversions; user_ids narrows it to soft-deleted ones).
-    """
+def check_purge_selection(*, conv_ids=None, user_ids=None, start=None, end=None, campaign_id=None,
+                          disabled_scopes=False, orphans=False):
+    """Validate a purge selection (raises JourneyArgumentError); returns it normalised."""
     selections = [conv_ids is not None, disabled_scopes, orphans]
     if user_ids is not None and not (disabled_scopes or orphans):
         selections.append(True)
@@ -586,7 +581,7 @@ def purge_journeys(*, conv_ids=None, user_ids=None, start=None, end=None, campai
     end = None if end is None else check_epoch("--end", end)
     if start is not None and end is not None and start > end:
         raise JourneyArgumentError("--start", start, f"must not be after --end ({end})")
-    campaign_ids = None if campaign_id is None else check_ids("--campaign", [campaign_id])
+    campaign_id = None if campaign_id is None else check_ids("--campaign", [campaign_id])[0]
     if user_ids is not None:
         user_ids = check_ids("--user", user_ids)
         unknown = sorted(set(user_ids) - set(store.existing_accounts(user_ids)))
@@ -594,6 +589,27 @@ def purge_journeys(*, conv_ids=None, user_ids=None, start=None, end=None, campai
             raise JourneyArgumentError("--user", unknown[0], "no such user_id in 202_users")
     if conv_ids is not None:
         conv_ids = check_ids("--conv-id", conv_ids)
+    return {"conv_ids": conv_ids, "user_ids": user_ids, "start": start, "end": end,
+            "campaign_id": campaign_id, "disabled_scopes": disabled_scopes, "orphans": orphans}
+
+
+def purge_journeys(*, conv_ids=None, user_ids=None, start=None, end=None, campaign_id=None,
+                   disabled_scopes=False, orphans=False, dry_run=False, actor):
+    """Delete the touchpoints of the selected conversions (SPEC §4.4); reports rows deleted.
+
+    Exactly one selection: conv_ids, user_ids (optionally narrowed by start/end/campaign_id),
+    disabled_scopes (effective flag disabled by §4.1 precedence; user_ids narrows it) or
+    orphans (soft-deleted or missing conversions; user_ids narrows it to soft-deleted ones).
+    """
+    selection = check_purge_selection(
+        conv_ids=conv_ids, user_ids=user_ids, start=start, end=end, campaign_id=campaign_id,
+        disabled_scopes=disabled_scopes, orphans=orphans,
+    )
+    conv_ids, user_ids, start, end, campaign_id = (
+        selection[key] for key in ("conv_ids", "user_ids", "start", "end", "campaign_id")
+    )
+    campaign_ids = None if campaign_id is None else [campaign_id]
+    if conv_ids is not None:
         targets = _conv_id_targets(conv_ids)
         criteria = {"selection": "conv_ids"}
     elif disabled_scopes:

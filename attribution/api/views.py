@@ -484,7 +484,9 @@ def start_rebuild(request):
     )
 
 
+@csrf_exempt
 def unknown_path(request, path=""):
+    """JSON 404 for any other path under the prefix (any method: it changes nothing)."""
     return ApiError(404, f"No API endpoint at /api/v2/attribution/{path}.").response()
 
 

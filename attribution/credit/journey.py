@@ -1,4 +1,4 @@
-"""The plain values credit maths works on: a touch, and a conversion's sorted journey (SPEC §5.1)."""
+"""The plain values credit maths works on: a touch and a conversion's sorted journey (SPEC §5.1)."""
 from dataclasses import dataclass
 
 
@@ -14,7 +14,7 @@ class Touch:
 
 @dataclass(frozen=True, slots=True)
 class Journey:
-    """A conversion's touches, sorted by (click_time, click_id), distinct, converting click included.
+    """A conversion's touches: sorted by (click_time, click_id), distinct, converting click in.
 
     Build it with `journey_from_stored`, which enforces those invariants; the credit functions
     rely on them and do not re-check (they run for every conversion and model of a rebuild).

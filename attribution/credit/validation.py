@@ -1,4 +1,4 @@
-"""Weighting-config validation (SPEC §5.1), the one set of rules forms, API, commands and checks use.
+"""Weighting-config validation (SPEC §5.1): the one set of rules for forms, API, commands, checks.
 
 `validate_config` takes what a caller has — the column's JSON text (or NULL), a form's text, an
 API's parsed object — and returns the normalised config or raises `InvalidModelConfig` naming
@@ -50,7 +50,8 @@ def validate_config(model_type, raw):
     """The normalised config of a `model_type` from `raw` (None, JSON text or a dict)."""
     if model_type not in MODEL_TYPES:
         raise InvalidModelConfig(
-            "model_type", f"model_type must be one of {', '.join(MODEL_TYPES)}; got {_shown(model_type)}"
+            "model_type",
+            f"model_type must be one of {', '.join(MODEL_TYPES)}; got {_shown(model_type)}",
         )
     config = _parse(raw)
     if model_type in EMPTY_CONFIG_TYPES:
@@ -95,7 +96,8 @@ def describe_config(model_type, config):
         return f"first {_percent(first)} / middle {_percent(middle)} / last {_percent(last)}"
     if model_type == "algorithmic":
         channel = config.get("channel", DEFAULT_CHANNEL_KIND)
-        return "Markov by " + ("landing page" if channel == "landing_page" else "traffic-source account")
+        by = "landing page" if channel == "landing_page" else "traffic-source account"
+        return f"Markov by {by}"
     return _FIXED_DESCRIPTIONS[model_type]
 
 
@@ -164,7 +166,9 @@ def _position_based(config):
             )
         value = config[key]
         if not _is_number(value) or not 0 <= value <= 1:
-            raise InvalidModelConfig(key, f"{key} must be a number from 0 to 1; got {_shown(value)}")
+            raise InvalidModelConfig(
+                key, f"{key} must be a number from 0 to 1; got {_shown(value)}"
+            )
         normalised[key] = value
     first, last = normalised["first_touch_weight"], normalised["last_touch_weight"]
     if first + last > 1 + WEIGHT_SUM_TOLERANCE:
@@ -181,9 +185,10 @@ def _algorithmic(config):
         raise InvalidModelConfig(
             "method", 'method is required for algorithmic: use {"method": "markov"}'
         )
-    if config["method"] != "markov":
+    method = config["method"]
+    if method != "markov":
         raise InvalidModelConfig(
-            "method", f'method must be "markov" (the only algorithmic method); got {_shown(config["method"])}'
+            "method", f'method must be "markov" (the only algorithmic method); got {_shown(method)}'
         )
     normalised = {"method": "markov"}
     if "channel" in config:

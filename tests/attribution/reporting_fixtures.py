@@ -2,8 +2,10 @@
 so these tests do not depend on the rebuild."""
 import time
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.contrib.auth.models import Permission, User
+from django.urls import reverse
 
 from attribution.models import AccountAccess, AttributionModel, Snapshot, TouchCredit
 
@@ -49,3 +51,11 @@ def staff_user(username, accounts=(), view=True, manage=False, superuser=False):
     for account in accounts:
         AccountAccess.objects.create(django_user=user, account_id=account.user_id)
     return User.objects.get(pk=user.pk)  # fresh instance: no stale permission cache
+
+
+def dashboard_url(models, start="2024-03-01 00:00", end="2024-03-01 05:00", **params):
+    query = [("models", m.model_id) for m in models]
+    query += [("scope_type", "global"), ("range", "custom"), ("start", start), ("end", end),
+              ("resolution", "hour")]
+    query = [(k, v) for k, v in query if k not in params] + list(params.items())
+    return reverse("attribution_dashboard") + "?" + urlencode(query)

@@ -163,8 +163,10 @@ def test_bulk_actions_activate_deactivate_and_refuse_the_default(superuser_clien
     side = _model(accounts[0], "Side", is_active=False)
     url = reverse(CHANGELIST)
 
-    superuser_client.post(url, {"action": "activate_models", "_selected_action": [side.pk]})
+    activated = superuser_client.post(url, {"action": "activate_models", "_selected_action": [side.pk]})
     assert AttributionModel.objects.get(pk=side.pk).is_active
+    assert activated.url.startswith(reverse("attribution_rebuild_offer"))
+    assert f"models={side.pk}" in activated.url
 
     refused = superuser_client.post(
         url, {"action": "deactivate_models", "_selected_action": [main.pk, side.pk]}, follow=True
@@ -269,3 +271,36 @@ def test_rebuild_offer_and_status_respect_tenancy(manager_client, accounts):
         started="2024-01-01T00:00Z", stopped="2024-01-01T00:01Z", success=True, result={"users_done": 1},
     )
     assert manager_client.get(reverse("attribution_rebuild_status", args=["f" * 32])).status_code == 404
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_model_form_shows_type_fields_and_validates_live(live_server, client, accounts):
+    from selenium import webdriver
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    client.force_login(User.objects.create_superuser("root", "root@example.com", None))
+    options = webdriver.ChromeOptions()
+    options.add_argument("--headless=new")
+    options.add_argument("--no-sandbox")
+    browser = webdriver.Chrome(options=options)
+    try:
+        browser.get(live_server.url + "/admin/login/")
+        browser.add_cookie({"name": "sessionid", "value": client.cookies["sessionid"].value, "path": "/"})
+        browser.get(live_server.url + reverse("admin:attribution_attributionmodel_add"))
+        wait = WebDriverWait(browser, 10)
+
+        Select(browser.find_element("name", "model_type")).select_by_value("time_decay")
+        assert browser.find_element("css selector", ".field-half_life_hours").is_displayed()
+        assert not browser.find_element("css selector", ".field-first_touch_weight").is_displayed()
+
+        half_life = browser.find_element("name", "half_life_hours")
+        half_life.send_keys("0")
+        live = browser.find_element("id", "model-config-live")
+        wait.until(lambda _: "from 1 to 8760; got 0" in live.text)
+        half_life.clear()
+        half_life.send_keys("24")
+        wait.until(lambda _: "Config is valid: half-life 24 h" in live.text)
+    finally:
+        browser.quit()

@@ -85,7 +85,8 @@ def test_journey_from_stored_keeps_stored_converting_click():
 
 def test_no_stored_journey_is_the_one_touch_journey_of_the_converting_click():
     journey = journey_from_stored(
-        conv_id=3, conv_time=100, converting_click_id=9, converting_click_time=90, stored_touches=[],
+        conv_id=3, conv_time=100, converting_click_id=9, converting_click_time=90,
+        stored_touches=[],
     )
     assert journey.touches == (Touch(9, 90),)
     for model_type in MODEL_TYPES:
@@ -106,6 +107,14 @@ def test_last_touch_on_equal_click_times_follows_the_click_id_not_the_position()
     touches = (Touch(5, 100), Touch(6, 100))
     journey = Journey(conv_id=1, conv_time=100, converting_click_id=5, touches=touches)
     assert credits("last_touch", journey) == (1.0, 0.0)
+
+
+def test_last_touch_refuses_a_journey_without_its_converting_click():
+    """Journeys come from journey_from_stored; a hand-built one that breaks the invariant is a
+    bug to surface, not a conversion to credit silently to some other click."""
+    journey = Journey(conv_id=4, conv_time=100, converting_click_id=9, touches=(Touch(1, 50),))
+    with pytest.raises(ValueError, match="journey of conversion 4 lacks its converting click 9"):
+        credits("last_touch", journey)
 
 
 def test_first_touch_credits_position_zero():
@@ -219,7 +228,9 @@ def test_algorithmic_uses_the_configured_channel():
     touches = (Touch(1, 10, landing_page_id=1, ppc_account_id=9), Touch(2, 20, landing_page_id=2,
                                                                       ppc_account_id=9))
     journey = Journey(conv_id=1, conv_time=30, converting_click_id=2, touches=touches)
-    by_page = credits("algorithmic", journey, {"method": "markov", "channel": "landing_page"}, effects)
+    by_page = credits(
+        "algorithmic", journey, {"method": "markov", "channel": "landing_page"}, effects
+    )
     assert by_page == pytest.approx((0.6, 0.4), abs=1e-12)
     by_account = credits("algorithmic", journey, {"method": "markov"}, effects)
     assert by_account == (0.5, 0.5)
@@ -235,7 +246,8 @@ def _sample_config(model_type, rng=None):
         return {"half_life_hours": rng.choice([1, 2, 24, 168, 8760])}
     if model_type == "position_based":
         first = rng.choice([0, 0.1, 0.25, 0.4, 0.5, 0.7, 1])
-        return {"first_touch_weight": first, "last_touch_weight": rng.choice([0, min(0.3, 1 - first), 1 - first])}
+        last = rng.choice([0, min(0.3, 1 - first), 1 - first])
+        return {"first_touch_weight": first, "last_touch_weight": last}
     if model_type == "algorithmic":
         return {"method": "markov", "channel": rng.choice(["account", "landing_page"])}
     return None

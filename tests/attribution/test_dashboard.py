@@ -3,24 +3,15 @@ import json
 import re
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.urls import reverse
 
-from tests.attribution.reporting_fixtures import BASE_HOUR, make_model, snapshot, staff_user
+from tests.attribution.reporting_fixtures import BASE_HOUR, dashboard_url, make_model, snapshot, staff_user
 
 pytestmark = pytest.mark.django_db
-
-
-def dashboard_url(models, start="2024-03-01 00:00", end="2024-03-01 05:00", **params):
-    query = [("models", m.model_id) for m in models]
-    query += [("scope_type", "global"), ("range", "custom"), ("start", start), ("end", end),
-              ("resolution", "hour")]
-    query = [(k, v) for k, v in query if k not in params] + list(params.items())
-    return reverse("attribution_dashboard") + "?" + urlencode(query)
 
 
 def chart_json(response):

@@ -1,4 +1,4 @@
-"""The algorithmic model of SPEC §5.2 (attribution/credit/markov.py) against hand-computed chains."""
+"""The algorithmic model of SPEC §5.2 (attribution/credit/markov.py) on hand-computed chains."""
 import random
 from fractions import Fraction
 

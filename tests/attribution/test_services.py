@@ -493,3 +493,43 @@ def test_same_config_in_another_spelling_is_not_a_change(account):
     [entry] = _audit("model_update", account)
     assert list(entry["changes"]) == ["model_name"]
     assert AttributionModel.objects.get(pk=model.pk).weighting_config == '{ "method": "markov" }'
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_saves_keep_one_global_row_and_one_default(tracker):
+    """Two connections racing: the account lock serialises them (MySQL/MariaDB only)."""
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "mysql":
+        pytest.skip("row locks are what is tested; SQLite serialises whole-database writes")
+    account = tracker.account("race")
+    first = services.create_model(account_id=account.user_id, model_name="A", model_type="linear", actor=ADMIN)
+    second = services.create_model(account_id=account.user_id, model_name="B", model_type="linear", actor=ADMIN)
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def race(model):
+        try:
+            barrier.wait()
+            services.make_default(model, actor=ADMIN)
+            services.save_scope_setting(
+                account_id=account.user_id, scope_type="global", scope_id=None, model_id=model.pk,
+                multi_touch_enabled=True, actor=ADMIN,
+            )
+        except Exception as error:  # reported below; a thread must not die silently
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=race, args=(model,)) for model in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert AttributionModel.objects.filter(user_id=account.user_id, is_default=True).count() == 1
+    assert AttributionSetting.objects.filter(user_id=account.user_id, scope_type="global").count() == 1

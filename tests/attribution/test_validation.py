@@ -234,7 +234,8 @@ def test_algorithmic_rejects_other_channels(channel, shown):
 
 def test_algorithmic_rejects_unknown_keys():
     assert rejection("algorithmic", {"method": "markov", "iterations": 1000}) == (
-        "weighting_config", 'algorithmic does not accept "iterations"; allowed keys: method, channel'
+        "weighting_config",
+        'algorithmic does not accept "iterations"; allowed keys: method, channel',
     )
 
 

@@ -77,10 +77,10 @@ def test_touches_in_order_with_flags_and_hand_computed_credits(superuser_client,
     assert page.touches[0].traffic_source.ppc_account_name == "Google"
 
     columns = credit_columns(page)
-    assert list(columns) == ["Last", "Assisted", "Decay 1h", "Positions",
-                             "first touch", "last touch", "linear"]
+    # Reference columns only for the types no active model already shows.
+    assert list(columns) == ["Last", "Assisted", "Decay 1h", "Positions", "first touch", "linear"]
     assert columns["first touch"] == (1.0, 0.0, 0.0)
-    assert columns["last touch"] == columns["Last"] == (0.0, 0.0, 1.0)
+    assert columns["Last"] == (0.0, 0.0, 1.0)
     assert columns["linear"] == pytest.approx((1 / 3, 1 / 3, 1 / 3))
     # raw 0.5^3, 0.5^2, 0.5^1 = 1/8, 2/8, 4/8 → 1/7, 2/7, 4/7
     assert columns["Decay 1h"] == pytest.approx(tuple(float(Fraction(n, 7)) for n in (1, 2, 4)))
@@ -243,3 +243,15 @@ def test_timeline_svg_places_touches_on_the_axis():
     assert 'cx="50.0"' in svg and 'cx="430.0"' in svg and 'cx="810.0"' in svg
     assert "click 13 — 0 s before conversion" in svg
     assert "<script" not in admin_views.timeline_svg([(1, 5, True)])
+
+
+@pytest.mark.django_db
+def test_visitor_unknown_flag_in_visitor_mode(superuser_client, tracker, settings):
+    settings.ATTRIBUTION_JOURNEY_MATCH = "visitor"
+    account = tracker.account("acme")
+    campaign = tracker.campaign(account)
+    click = tracker.click(account, campaign, CONV_TIME - 60)  # no 202_clicks_advance row
+    conversion = tracker.conversion(account, campaign, CONV_TIME, click=click)
+    page = superuser_client.get(page_url(conversion)).context["page"]
+    assert page.journey_flags == ["visitor unknown"]
+    assert page.touches[0].flags == ["converting click", "visitor unknown"]

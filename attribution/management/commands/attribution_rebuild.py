@@ -2,7 +2,7 @@
 import getpass
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from attribution.audit import Actor
 from attribution.rebuild import EXIT_BAD_ARGUMENTS, RebuildArgumentError, run_rebuild
@@ -12,7 +12,7 @@ def _whole_number(argument, value):
     try:
         return int(value, 10)
     except ValueError:
-        raise CommandError(f"{argument}: {value!r} is not a whole number", returncode=EXIT_BAD_ARGUMENTS)
+        raise RebuildArgumentError(f"{argument}: {value!r} is not a whole number")
 
 
 class Command(BaseCommand):
@@ -37,6 +37,13 @@ class Command(BaseCommand):
                             help="Enqueue one django-q2 task per user (as one group) and return.")
 
     def handle(self, *args, **options):
+        try:
+            self._rebuild(options)
+        except RebuildArgumentError as error:
+            self.stderr.write(str(error))
+            sys.exit(EXIT_BAD_ARGUMENTS)
+
+    def _rebuild(self, options):
         start = None if options["start"] is None else _whole_number("--start", options["start"])
         end = None if options["end"] is None else _whole_number("--end", options["end"])
         user_ids = [_whole_number("--user", value) for value in options["users"]]
@@ -45,13 +52,10 @@ class Command(BaseCommand):
         if options["run_async"]:
             from attribution.tasks import enqueue_account_rebuilds
 
-            try:
-                group, task_ids = enqueue_account_rebuilds(
-                    start=start, end=end, user_ids=user_ids, model_ids=model_ids,
-                    lock_timeout=lock_timeout, username=getpass.getuser(),
-                )
-            except RebuildArgumentError as error:
-                raise CommandError(str(error), returncode=EXIT_BAD_ARGUMENTS)
+            group, task_ids = enqueue_account_rebuilds(
+                start=start, end=end, user_ids=user_ids, model_ids=model_ids,
+                lock_timeout=lock_timeout, username=getpass.getuser(),
+            )
             self.stdout.write(f"Enqueued {len(task_ids)} rebuild task(s) in group {group}")
             return
         outcome = run_rebuild(

@@ -36,6 +36,7 @@ class Command(BaseCommand):
         }
         actor = Actor.cli()
         try:
+            selection = services.check_purge_selection(**selection)
             if not options["yes"] and not options["dry_run"]:
                 if not sys.stdin.isatty():
                     raise CommandError(

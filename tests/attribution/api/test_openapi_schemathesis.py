@@ -1,0 +1,71 @@
+"""The OpenAPI document: served, covers every route, and real responses conform to it.
+
+Schemathesis generates requests from the document and sends them through the WSGI app in this
+test's database transaction, with a superuser's Bearer token; every response must be documented
+(status, content type, body schema, headers) and none may be a 5xx. Bounded and deterministic:
+few examples, derandomized, no example database, no network.
+"""
+import pytest
+import schemathesis
+from django.urls import URLPattern, URLResolver, get_resolver
+from hypothesis import HealthCheck, settings
+
+from attribution.api import openapi
+from attribution.api.auth import issue_token
+from attribution_site.wsgi import application
+from tests.attribution.api.conftest import ApiClient
+from tests.attribution.api.test_snapshots_api import H0, _snapshot
+
+pytestmark = pytest.mark.django_db
+
+schema = schemathesis.openapi.from_dict(openapi.SCHEMA)
+schema.config.update(base_url="http://localhost/api/v2/attribution")
+
+CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    schemathesis.checks.status_code_conformance,
+    schemathesis.checks.content_type_conformance,
+    schemathesis.checks.response_schema_conformance,
+    schemathesis.checks.response_headers_conformance,
+]
+
+
+def _api_routes():
+    """The route templates under /api/v2/attribution/, as OpenAPI paths ("/models/{model_id}")."""
+    (api,) = [p for p in get_resolver().url_patterns if isinstance(p, URLResolver) and "api/v2" in str(p.pattern)]
+    routes = set()
+    for pattern in api.url_patterns:
+        if isinstance(pattern, URLPattern) and pattern.name and pattern.name != "attribution_api_openapi":
+            route = str(pattern.pattern).replace("<int:", "{").replace(">", "}")
+            routes.add("/" + route)
+    return routes
+
+
+def test_document_is_served_to_authenticated_callers(api):
+    assert ApiClient().get("/openapi.json").status_code == 401
+
+    response = api("viewer").get("/openapi.json")
+
+    assert response.status_code == 200
+    assert response.json() == openapi.SCHEMA
+
+
+def test_document_covers_every_route():
+    assert set(openapi.SCHEMA["paths"]) == _api_routes()
+
+
+@pytest.fixture
+def superuser_token(users, models):
+    """A superuser token, and a little data so generated ids sometimes hit real rows."""
+    _snapshot(models["acme_default"], H0, revenue="5.0000")
+    _token, plaintext = issue_token(users["superuser"], "schemathesis")
+    return plaintext
+
+
+@schema.parametrize()
+@settings(
+    max_examples=8, derandomize=True, database=None, deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_responses_conform_to_the_document(case, superuser_token):
+    case.call_and_validate(app=application, headers={"Authorization": f"Bearer {superuser_token}"}, checks=CHECKS)
