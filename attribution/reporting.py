@@ -465,20 +465,22 @@ def _journey_comparison(model, config, scope_type, scope_id, start_hour, end_hou
             converting_row = converting_clicks.get(conversion["click_id"])
             cpc = float(converting_row["click_cpc"]) if converting_row else 0.0
             payout = float(conversion["click_payout"])
-            took_part = False
+            # Scope values the conversion took part in: summed over values, as scope snapshot rows are.
+            scope_values = set()
             for index, (touch, touch_credit) in enumerate(zip(journey.touches, credits)):
                 if touch_credit <= 0:
                     continue
-                if touch_scoped and scope_id is not None:
+                value = None
+                if touch_scoped:
                     value = touch.landing_page_id if scope_type == "landing_page" else touch.ppc_account_id
-                    if value != scope_id:
+                    if scope_id is not None and value != scope_id:
                         continue
-                took_part = True
+                scope_values.add(value)
                 clicks += 1
                 revenue += payout * touch_credit
                 cost += cpc * touch_credit
                 credit_by_bucket[position_bucket(index, len(journey.touches))] += touch_credit
-            conversions += took_part
+            conversions += len(scope_values)
     kpis = Kpis(
         clicks=clicks,
         conversions=conversions,

@@ -20,7 +20,8 @@ USERS = "202_users"
 CAMPAIGNS = "202_aff_campaigns"
 SETTINGS = "202_attribution_settings"
 
-# Rows per candidate read: a campaign with millions of clicks in its window is read in slices.
+# Rows per candidate read: a campaign with millions of clicks in its window is read in slices
+# that start small (most groups need little more than the cap) and double up to this size.
 CANDIDATE_CHUNK_ROWS = 2000
 # Ids per IN (...) list and rows per multi-row INSERT statement.
 IDS_PER_STATEMENT = 1000
@@ -176,8 +177,8 @@ def collect_candidates(conversions, *, lookback_seconds, max_touches, visitors=N
     """conv_id -> candidate clicks for a batch of conversions, read on the heavy-read database.
 
     One read per (account, campaign) of the batch covering [earliest window start, latest
-    conv_time], walked newest first in slices of CANDIDATE_CHUNK_ROWS and stopped as soon as
-    every conversion of the group holds its capped journey (see CandidateCollector). With
+    conv_time], walked newest first in slices (growing up to CANDIDATE_CHUNK_ROWS) and stopped
+    as soon as every conversion of the group holds its capped journey (see CandidateCollector). With
     `visitors` (conv_id -> ip_id, visitor mode) only clicks of those visitors are read;
     conversions missing from it get no candidates.
     """
@@ -198,18 +199,22 @@ def collect_candidates(conversions, *, lookback_seconds, max_touches, visitors=N
             low = min(max(0, c.conv_time - lookback_seconds) for c in members)
             high = max(c.conv_time for c in members)
             ips = None if visitors is None else sorted({visitors[c.conv_id] for c in members})
-            _walk_clicks_newest_first(cursor, connection, collector, user_id, campaign_id, low, high, ips)
+            first_slice = 2 * max_touches + 4 * len(members)
+            _walk_clicks_newest_first(
+                cursor, connection, collector, (user_id, campaign_id, low, high), ips, first_slice
+            )
             candidates.update(collector.candidates())
     return candidates
 
 
-def _walk_clicks_newest_first(cursor, connection, collector, user_id, campaign_id, low, high, ips):
+def _walk_clicks_newest_first(cursor, connection, collector, group, ips, slice_rows):
     """Feed the collector clicks in [low, high], newest first, one bounded slice at a time.
 
     Slices are ordered by click_time only, so the (user_id, click_time) index serves them
     without a sort; the last second of a full slice is re-read whole by the next slice so ties
     are ordered by click_id in Python.
     """
+    user_id, campaign_id, low, high = group
     if ips is None:
         base = (
             f"SELECT c.click_id, c.click_time FROM {_q(connection, CLICKS)} c"
@@ -224,13 +229,14 @@ def _walk_clicks_newest_first(cursor, connection, collector, user_id, campaign_i
         )
         base_params = [user_id, campaign_id, *ips]
     upper = high
+    slice_rows = max(2, min(slice_rows, CANDIDATE_CHUNK_ROWS))
     while upper >= low:
         cursor.execute(
             base + " AND c.click_time >= %s AND c.click_time <= %s ORDER BY c.click_time DESC LIMIT %s",
-            [*base_params, low, upper, CANDIDATE_CHUNK_ROWS],
+            [*base_params, low, upper, slice_rows],
         )
         rows = cursor.fetchall()
-        if len(rows) < CANDIDATE_CHUNK_ROWS:
+        if len(rows) < slice_rows:
             collector.feed(_newest_first(rows))
             return
         oldest = rows[-1][1]
@@ -244,6 +250,7 @@ def _walk_clicks_newest_first(cursor, connection, collector, user_id, campaign_i
             upper = oldest
         if not collector.feed(_newest_first(rows)):
             return
+        slice_rows = min(2 * slice_rows, CANDIDATE_CHUNK_ROWS)
 
 
 def _newest_first(rows):

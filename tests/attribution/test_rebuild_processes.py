@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 BASE_DIR = Path(settings.BASE_DIR)
 DAYS = 30
-CONVERSIONS_PER_HOUR = 8
+CONVERSIONS_PER_HOUR = 3
 WINDOW_ARGS = ["--start", str(H), "--end", str(H + DAYS * 86400 - 1)]
 MODEL_CONFIGS = {
     "last_touch": None, "first_touch": None, "linear": None, "assisted": None,

@@ -7,6 +7,8 @@ few examples, derandomized, no example database, no network.
 """
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.urls import URLPattern, URLResolver, get_resolver
 from hypothesis import HealthCheck, settings
 
@@ -62,10 +64,21 @@ def superuser_token(users, models):
     return plaintext
 
 
+@pytest.fixture
+def wsgi_app():
+    """The real WSGI app, minus the per-request connection closing that would end this test's
+    transaction (Django's own test client disconnects the same handlers)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield application
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 @schema.parametrize()
 @settings(
     max_examples=8, derandomize=True, database=None, deadline=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_responses_conform_to_the_document(case, superuser_token):
-    case.call_and_validate(app=application, headers={"Authorization": f"Bearer {superuser_token}"}, checks=CHECKS)
+def test_responses_conform_to_the_document(case, superuser_token, wsgi_app):
+    case.call_and_validate(app=wsgi_app, headers={"Authorization": f"Bearer {superuser_token}"}, checks=CHECKS)
