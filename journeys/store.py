@@ -176,85 +176,98 @@ def visitors_of_clicks(click_ids, using=None):
 def collect_candidates(conversions, *, lookback_seconds, max_touches, visitors=None, using=None):
     """conv_id -> candidate clicks for a batch of conversions, read on the heavy-read database.
 
-    One read per (account, campaign) of the batch covering [earliest window start, latest
-    conv_time], walked newest first in slices (growing up to CANDIDATE_CHUNK_ROWS) and stopped
-    as soon as every conversion of the group holds its capped journey (see CandidateCollector). With
-    `visitors` (conv_id -> ip_id, visitor mode) only clicks of those visitors are read;
-    conversions missing from it get no candidates.
+    One read per account of the batch, for the batch's campaigns of that account, covering
+    [earliest window start, latest conv_time]: the only time index Prosper202 guarantees on
+    202_clicks is (user_id, click_time), so a read per campaign would walk the account's same
+    index range once per campaign. The read goes newest first in slices (growing up to
+    CANDIDATE_CHUNK_ROWS); a campaign leaves the read as soon as every conversion of it holds
+    its capped journey (see CandidateCollector). With `visitors` (conv_id -> ip_id, visitor
+    mode) only clicks of those visitors are read; conversions missing from it get no candidates.
     """
     connection = connections[using or settings.HEAVY_READ_DATABASE]
-    groups = defaultdict(list)
+    accounts = defaultdict(lambda: defaultdict(list))
     for conversion in conversions:
         if visitors is None or visitors.get(conversion.conv_id) is not None:
-            groups[(conversion.user_id, conversion.campaign_id)].append(conversion)
+            accounts[conversion.user_id][conversion.campaign_id].append(conversion)
     candidates = {conversion.conv_id: [] for conversion in conversions}
     with connection.cursor() as cursor:
-        for (user_id, campaign_id), members in groups.items():
-            collector = CandidateCollector(
-                [(c.conv_id, c.conv_time) for c in members],
-                lookback_seconds=lookback_seconds,
-                max_touches=max_touches,
-                visitors=None if visitors is None else {c.conv_id: visitors[c.conv_id] for c in members},
+        for user_id, campaigns in accounts.items():
+            members = [c for campaign in campaigns.values() for c in campaign]
+            collectors = {
+                campaign_id: CandidateCollector(
+                    [(c.conv_id, c.conv_time) for c in campaign],
+                    lookback_seconds=lookback_seconds,
+                    max_touches=max_touches,
+                    visitors=None if visitors is None else {c.conv_id: visitors[c.conv_id] for c in campaign},
+                )
+                for campaign_id, campaign in campaigns.items()
+            }
+            window = (
+                min(max(0, c.conv_time - lookback_seconds) for c in members),
+                max(c.conv_time for c in members),
             )
-            low = min(max(0, c.conv_time - lookback_seconds) for c in members)
-            high = max(c.conv_time for c in members)
             ips = None if visitors is None else sorted({visitors[c.conv_id] for c in members})
-            first_slice = 2 * max_touches + 4 * len(members)
-            _walk_clicks_newest_first(
-                cursor, connection, collector, (user_id, campaign_id, low, high), ips, first_slice
-            )
-            candidates.update(collector.candidates())
+            first_slice = 2 * max_touches * len(collectors) + 4 * len(members)
+            _walk_clicks_newest_first(cursor, connection, user_id, collectors, window, ips, first_slice)
+            for collector in collectors.values():
+                candidates.update(collector.candidates())
     return candidates
 
 
-def _walk_clicks_newest_first(cursor, connection, collector, group, ips, slice_rows):
-    """Feed the collector clicks in [low, high], newest first, one bounded slice at a time.
+def _walk_clicks_newest_first(cursor, connection, user_id, collectors, window, ips, slice_rows):
+    """Feed each campaign's collector its clicks in the window, newest first, slice by slice.
 
     Slices are ordered by click_time only, so the (user_id, click_time) index serves them
     without a sort; the last second of a full slice is re-read whole by the next slice so ties
     are ordered by click_id in Python.
     """
-    user_id, campaign_id, low, high = group
-    if ips is None:
-        base = (
-            f"SELECT c.click_id, c.click_time FROM {_q(connection, CLICKS)} c"
-            " WHERE c.user_id = %s AND c.aff_campaign_id = %s"
-        )
-        base_params = [user_id, campaign_id]
-    else:
-        base = (
-            f"SELECT c.click_id, c.click_time, a.ip_id FROM {_q(connection, CLICKS)} c"
-            f" JOIN {_q(connection, CLICKS_ADVANCE)} a ON a.click_id = c.click_id"
-            f" WHERE c.user_id = %s AND c.aff_campaign_id = %s AND a.ip_id IN ({_marks(len(ips))})"
-        )
-        base_params = [user_id, campaign_id, *ips]
-    upper = high
+    low, upper = window
     slice_rows = max(2, min(slice_rows, CANDIDATE_CHUNK_ROWS))
-    while upper >= low:
+    wanted = sorted(collectors)
+    while wanted and upper >= low:
+        if ips is None:
+            base = (
+                f"SELECT c.click_id, c.click_time, c.aff_campaign_id FROM {_q(connection, CLICKS)} c"
+                f" WHERE c.user_id = %s AND c.aff_campaign_id IN ({_marks(len(wanted))})"
+            )
+            base_params = [user_id, *wanted]
+        else:
+            base = (
+                f"SELECT c.click_id, c.click_time, c.aff_campaign_id, a.ip_id FROM {_q(connection, CLICKS)} c"
+                f" JOIN {_q(connection, CLICKS_ADVANCE)} a ON a.click_id = c.click_id"
+                f" WHERE c.user_id = %s AND c.aff_campaign_id IN ({_marks(len(wanted))})"
+                f" AND a.ip_id IN ({_marks(len(ips))})"
+            )
+            base_params = [user_id, *wanted, *ips]
         cursor.execute(
             base + " AND c.click_time >= %s AND c.click_time <= %s ORDER BY c.click_time DESC LIMIT %s",
             [*base_params, low, upper, slice_rows],
         )
         rows = cursor.fetchall()
-        if len(rows) < slice_rows:
-            collector.feed(_newest_first(rows))
+        last_slice = len(rows) < slice_rows
+        if not last_slice:
+            oldest = rows[-1][1]
+            if rows[0][1] == oldest:
+                # A whole slice within one second: read that second completely.
+                cursor.execute(base + " AND c.click_time = %s", [*base_params, oldest])
+                rows = cursor.fetchall()
+                upper = oldest - 1
+            else:
+                rows = [row for row in rows if row[1] > oldest]
+                upper = oldest
+        by_campaign = defaultdict(list)
+        for row in rows:
+            by_campaign[row[2]].append(Candidate(row[0], row[1], row[3] if ips is not None else None))
+        for campaign_id, campaign_rows in by_campaign.items():
+            collectors[campaign_id].feed(_newest_first(campaign_rows))
+        if last_slice:
             return
-        oldest = rows[-1][1]
-        if rows[0][1] == oldest:
-            # A whole slice within one second: read that second completely.
-            cursor.execute(base + " AND c.click_time = %s", [*base_params, oldest])
-            rows = cursor.fetchall()
-            upper = oldest - 1
-        else:
-            rows = [row for row in rows if row[1] > oldest]
-            upper = oldest
-        if not collector.feed(_newest_first(rows)):
-            return
+        wanted = [campaign_id for campaign_id in wanted if collectors[campaign_id].wants_more]
         slice_rows = min(2 * slice_rows, CANDIDATE_CHUNK_ROWS)
 
 
 def _newest_first(rows):
-    return sorted((Candidate(*row) for row in rows), key=lambda row: (row[1], row[0]), reverse=True)
+    return sorted(rows, key=lambda row: (row[1], row[0]), reverse=True)
 
 
 def replace_journeys(journeys, *, created_at, using="default"):

@@ -1,8 +1,5 @@
 """Views of /api/v2/attribution/ (SPEC §8): authenticate, check permission and tenancy, check the
 shape of the input, call a service or report, serialise. No business rules live here.
-
-Services and reports are imported inside the views that use them so the API (and the URLconf
-that includes it) never fails to import because a sibling module is being changed.
 """
 import json
 import re
@@ -12,13 +9,16 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import FileResponse, HttpResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
+from django_q.tasks import async_task
 
-from attribution import tenancy
+from attribution import exports, reporting, services, tenancy
 from attribution.api import serializers
 from attribution.api.auth import authenticate
 from attribution.api.errors import ApiError, bad_parameter, data_response, forbidden, not_found
 from attribution.audit import Actor
+from attribution.credit import InvalidModelConfig
 from attribution.models import MODEL_TYPES, SCOPE_TYPES, AttributionModel, Export
+from journeys.cache import get_journey
 from journeys.models import Account, Click, Conversion
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -192,11 +192,7 @@ def _service_error(error):
     return ApiError(422, error.message, {name: str(problem) for name, problem in fields.items()})
 
 
-def _service_errors():
-    from attribution.credit import InvalidModelConfig
-    from attribution.services import ModelChangeError
-
-    return (ModelChangeError, InvalidModelConfig)
+_SERVICE_ERRORS = (services.ModelChangeError, InvalidModelConfig)
 
 
 # --- models -----------------------------------------------------------------------------------
@@ -232,14 +228,12 @@ def _creation_account(request, body):
 
 
 def create_model(request):
-    from attribution import services
-
     body = serializers.model_creation_from_body(_json_body(request))
     account_id = _creation_account(request, body)
     body.pop("user_id", None)
     try:
         model = services.create_model(account_id=account_id, actor=_actor(request), **body)
-    except _service_errors() as error:
+    except _SERVICE_ERRORS as error:
         raise _service_error(error)
     return data_response(serializers.serialize_model(model), status=201)
 
@@ -249,24 +243,20 @@ def get_model(request, model_id):
 
 
 def update_model(request, model_id):
-    from attribution import services
-
     model = _visible_model(request, model_id)
     changes = serializers.model_changes_from_body(_json_body(request))
     try:
         model = services.update_model(model, changes=changes, actor=_actor(request))
-    except _service_errors() as error:
+    except _SERVICE_ERRORS as error:
         raise _service_error(error)
     return data_response(serializers.serialize_model(model))
 
 
 def delete_model(request, model_id):
-    from attribution import services
-
     model = _visible_model(request, model_id)
     try:
         services.delete_model(model, actor=_actor(request))
-    except _service_errors() as error:
+    except _SERVICE_ERRORS as error:
         raise _service_error(error)
     return HttpResponse(status=204)
 
@@ -275,17 +265,13 @@ def delete_model(request, model_id):
 
 def _report_error(error):
     """A reporting.ReportRequestError as 400 naming the query parameter (404 for unknown models)."""
-    from attribution.reporting import UnknownModelError
-
-    if isinstance(error, UnknownModelError):
+    if isinstance(error, reporting.UnknownModelError):
         return ApiError(404, error.message)
     name = "scope" if error.field == "scope_type" else error.field
     return ApiError(400, f"Invalid parameter {name}: {error.message}.", {name: error.message})
 
 
 def list_snapshots(request, model_id):
-    from attribution import reporting
-
     model = _visible_model(request, model_id)
     scope_type, scope_id = _scope(request)
     start_hour, end_hour = _hour_window(request)
@@ -302,8 +288,6 @@ def list_snapshots(request, model_id):
 
 def metrics(request):
     """Totals of one model, plus the per-hour or per-day series they sum."""
-    from attribution import reporting
-
     model_id = _int_param(request, "model_id")
     if model_id is None:
         raise bad_parameter("model_id", "", "is required (the model whose totals to report)")
@@ -339,8 +323,6 @@ def _model_ids_param(request):
 
 
 def compare(request):
-    from attribution import reporting
-
     models = [_visible_model(request, model_id) for model_id in _model_ids_param(request)]
     scope_type, scope_id = _scope(request)
     start_hour, end_hour = _hour_window(request)
@@ -364,8 +346,6 @@ def compare(request):
 # --- journeys ---------------------------------------------------------------------------------
 
 def conversion_journey(request, conv_id):
-    from journeys.cache import get_journey
-
     conversion = Conversion.objects.filter(conv_id=conv_id).first() if conv_id <= serializers.MAX_ID else None
     if conversion is None:
         raise not_found("Conversion", conv_id)
@@ -384,8 +364,6 @@ def conversion_journey(request, conv_id):
 
 def _download_url(export):
     """The API link to a completed export's file (never its server path)."""
-    from attribution import exports
-
     if export.status != exports.COMPLETED:
         return None
     return reverse("attribution_api_export_download", args=[export.export_id])
@@ -393,8 +371,6 @@ def _download_url(export):
 
 def download_export(request, export_id):
     """Stream a completed export's file, so token holders can fetch what they scheduled."""
-    from attribution import exports
-
     export = Export.objects.filter(export_id=export_id).first() if export_id <= serializers.MAX_ID else None
     if export is None:
         raise not_found("Export", export_id)
@@ -416,8 +392,6 @@ def list_exports(request, model_id):
 
 
 def schedule_export(request, model_id):
-    from attribution import exports
-
     model = _visible_model(request, model_id)
     body = serializers.export_request_from_body(_json_body(request))
     try:
@@ -467,8 +441,6 @@ def _rebuild_models(request, body, account_ids):
 
 
 def start_rebuild(request):
-    from django_q.tasks import async_task
-
     body = serializers.rebuild_request_from_body(_json_body(request))
     account_ids = _rebuild_accounts(request, body)
     model_ids = _rebuild_models(request, body, account_ids)

@@ -17,7 +17,7 @@ def _client(user):
 
 
 def _plaintext_from_messages(response):
-    (message,) = [str(m) for m in get_messages(response.wsgi_request) if "API token" in str(m)]
+    (message,) = [str(m) for m in get_messages(response.wsgi_request) if "copy it now" in str(m)]
     return message.split(": ", 1)[1].split(" ", 1)[0]
 
 

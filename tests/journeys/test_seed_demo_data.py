@@ -8,7 +8,16 @@ from attribution.credit import MODEL_TYPES, validate_config
 from attribution.models import AttributionModel, AttributionSetting
 from journeys import demo_data
 from journeys.building import MATCH_VISITOR, Candidate, build_journey
-from journeys.models import Account, Click, ClickAdvance, Conversion
+from journeys.models import (
+    Account,
+    Advertiser,
+    Campaign,
+    Click,
+    ClickAdvance,
+    Conversion,
+    LandingPage,
+    TrafficSourceAccount,
+)
 
 NOW = 1_760_000_000
 CLICKS = 800
@@ -51,7 +60,6 @@ def test_same_seed_writes_the_same_rows():
     first = _table_rows()
     for model in (Click, ClickAdvance, Conversion, AttributionSetting, AttributionModel, Account):
         model.objects.all().delete()
-    from journeys.models import Advertiser, Campaign, LandingPage, TrafficSourceAccount
     for model in (Advertiser, Campaign, LandingPage, TrafficSourceAccount):
         model.objects.all().delete()
     _seed()

@@ -15,28 +15,33 @@ def conversion_rows(**filters):
 
 
 def test_candidates_read_in_small_slices_give_the_same_journeys_as_all_clicks(tracker, monkeypatch):
-    """Slices of 3 rows with many tied click times: the slice boundaries must not change journeys."""
+    """Slices of 3 rows with many tied click times and two campaigns read together: slice
+    boundaries and campaigns leaving the read must not change any journey."""
     monkeypatch.setattr(store, "CANDIDATE_CHUNK_ROWS", 3)
     rng = random.Random(7)
     account = tracker.account()
-    campaign = tracker.campaign(account)
-    clicks = []
-    for n in range(60):
+    campaigns = [tracker.campaign(account), tracker.campaign(account)]
+    clicks = {campaign.aff_campaign_id: [] for campaign in campaigns}
+    for n in range(80):
+        campaign = campaigns[n % 2] if n < 70 else campaigns[0]
         click_time = NOW - rng.choice([1, 2, 3, 5, 8]) * 100  # few distinct seconds: many ties
-        clicks.append(tracker.click(account, campaign, click_time, click_id=10_000 + n))
-    tracker.click(account, campaign, NOW - 200, click_id=10_003)  # duplicate click row
-    for n in range(5):
-        click = rng.choice(clicks)
-        tracker.conversion(account, campaign, NOW - rng.choice([0, 150, 250]), click=click, transaction_id=str(n))
+        click = tracker.click(account, campaign, click_time, click_id=10_000 + n)
+        clicks[campaign.aff_campaign_id].append(Candidate(click.click_id, click.click_time))
+    tracker.click(account, campaigns[0], NOW - 200, click_id=10_002)  # duplicate click row
+    clicks[campaigns[0].aff_campaign_id].append(Candidate(10_002, NOW - 200))
+    for n in range(8):
+        campaign = campaigns[n % 2]
+        click = rng.choice(clicks[campaign.aff_campaign_id])
+        tracker.conversion(account, campaign, NOW - rng.choice([0, 150, 250]), click_id=click.click_id,
+                           click_time=click.click_time, transaction_id=str(n))
     conversions = conversion_rows()
-    all_clicks = [Candidate(c.click_id, c.click_time) for c in clicks] + [Candidate(10_003, NOW - 200)]
 
     candidates = store.collect_candidates(conversions, lookback_seconds=650, max_touches=4)
 
+    options = {"lookback_seconds": 650, "max_touches": 4}
     for conversion in conversions:
-        options = {"lookback_seconds": 650, "max_touches": 4}
         assert build_journey(conversion, candidates[conversion.conv_id], **options) == build_journey(
-            conversion, all_clicks, **options
+            conversion, clicks[conversion.campaign_id], **options
         )
 
 
