@@ -39,11 +39,12 @@ CHANGELIST_COUNT_LIMIT = 10_000
 DEFAULT_COMPARED_MODELS = 6
 
 
-def utc_label(epoch):
-    """An epoch as 'YYYY-MM-DD HH:MM UTC' (the epoch itself goes in a tooltip or column)."""
+def utc_label(epoch, resolution="hour"):
+    """An epoch as 'YYYY-MM-DD HH:MM UTC' (or the UTC day); the epoch goes in a tooltip or column."""
     if epoch is None:
         return "—"
-    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    pattern = "%Y-%m-%d (UTC)" if resolution == "day" else "%Y-%m-%d %H:%M UTC"
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime(pattern)
 
 
 def _utc_cell(epoch):
@@ -292,7 +293,7 @@ def dashboard_view(request):
         buckets = reporting.bucket_starts(start_hour, end_hour, resolution)
         chart = {
             "resolution": resolution,
-            "labels": [utc_label(b) for b in buckets],
+            "labels": [utc_label(b, resolution) for b in buckets],
             "epochs": buckets,
             "series": [],
         }
@@ -319,7 +320,7 @@ def dashboard_view(request):
             panels.append({
                 "model": model,
                 "kpis": kpis,
-                "rows": [{"point": p, "label": utc_label(p.bucket)} for p in points],
+                "rows": [{"point": p, "label": utc_label(p.bucket, resolution)} for p in points],
             })
         window = {"start": utc_label(start_hour), "end": utc_label(end_hour + reporting.HOUR_SECONDS - 1),
                   "start_epoch": start_hour, "end_epoch": end_hour}

@@ -41,6 +41,9 @@ REPORT_CACHE_SECONDS = 3600
 COMPARISON_CACHE_SECONDS = 300
 # Conversions (or credit rows) read per keyset batch while computing a comparison.
 COMPARISON_BATCH_SIZE = 500
+# An on-the-fly comparison runs inside a page request: beyond this many conversions the window
+# must be rebuilt (then it is read from snapshots) instead of computed in the request.
+COMPARISON_MAX_CONVERSIONS = 50_000
 MONEY_QUANTUM = Decimal("0.0001")
 PERCENT_QUANTUM = Decimal("0.01")
 
@@ -56,6 +59,10 @@ class ReportRequestError(ValueError):
 
 class UnknownModelError(ReportRequestError):
     """A model id that does not exist (the API answers 404)."""
+
+
+class ComparisonTooLarge(Exception):
+    """The window has too many conversions to credit on the fly within a request."""
 
 
 def roi_percent(revenue, cost):
@@ -341,9 +348,14 @@ def _compare_one(model, scope_type, scope_id, start_hour, end_hour):
             **identity, source="journeys", kpis=Kpis(), position_share=_shares({}),
             error=f"{error.field}: {error.message}",
         )
-    kpis, credit_by_bucket = _journey_comparison(
-        model, config, scope_type, scope_id, start_hour, end_hour
-    )
+    try:
+        kpis, credit_by_bucket = _journey_comparison(
+            model, config, scope_type, scope_id, start_hour, end_hour
+        )
+    except ComparisonTooLarge as error:
+        return ModelComparison(
+            **identity, source="journeys", kpis=Kpis(), position_share=_shares({}), error=str(error)
+        )
     return ModelComparison(
         **identity, source="journeys", kpis=kpis, position_share=_shares(credit_by_bucket)
     )
@@ -493,6 +505,7 @@ def _journey_comparison(model, config, scope_type, scope_id, start_hour, end_hou
 def _journey_batches(account_id, conv_start, conv_end):
     """Yield (conversions, journeys by conv_id, converting click rows) in keyset batches on conv_id."""
     last_conv_id = 0
+    conversions_read = 0
     while True:
         batch = list(
             _read(Conversion)
@@ -507,6 +520,12 @@ def _journey_batches(account_id, conv_start, conv_end):
         )
         if not batch:
             return
+        conversions_read += len(batch)
+        if conversions_read > COMPARISON_MAX_CONVERSIONS:
+            raise ComparisonTooLarge(
+                f"more than {COMPARISON_MAX_CONVERSIONS} conversions in the window: rebuild it "
+                "(attribution_rebuild) to compare from snapshots"
+            )
         last_conv_id = batch[-1]["conv_id"]
         stored = _stored_journeys([c["conv_id"] for c in batch])
         click_ids = {c["click_id"] for c in batch}

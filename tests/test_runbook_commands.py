@@ -20,6 +20,7 @@ from django.core.management.base import CommandError
 
 from attribution.models import AttributionModel
 from journeys.models import Account, Conversion, JourneyTouch
+from tests.attribution.pipeline_state import empty_202_tables
 
 RUNBOOK = Path(__file__).resolve().parent.parent / "docs" / "runbook.md"
 ONCALL_USERNAME = "oncall"
@@ -91,8 +92,9 @@ def run_curl(argv, client):
 
 
 @pytest.fixture
-def demo(db, settings, tmp_path):
-    """The demo dataset with journeys built, an on-call superuser and the values for placeholders."""
+def demo(transactional_db, settings, tmp_path):
+    """The demo dataset with journeys built, an on-call superuser and the values for placeholders.
+    Committed, as the commands commit their own work; the 202 rows are removed afterwards."""
     settings.ATTRIBUTION_EXPORT_DIR = tmp_path
     now = int(time.time())
     call_command("seed_demo_data", clicks=400, seed=7, now=now, stdout=io.StringIO())
@@ -105,11 +107,12 @@ def demo(db, settings, tmp_path):
                                   conv_id__in=JourneyTouch.objects.values("conv_id"))
         .order_by("-conv_id").first()
     )
-    return {
+    yield {
         "user_id": account.user_id, "conv_id": conversion.conv_id, "model_id": decay.model_id,
         "username": ONCALL_USERNAME, "start": now - 3 * 86400, "end": now, "epoch": now - 86400,
         "good_start": now - 2 * 86400, "good_end": now - 86400,
     }
+    empty_202_tables()
 
 
 def test_runbook_has_commands_for_every_spec_command():

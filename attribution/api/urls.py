@@ -1,10 +1,10 @@
 """Routes of /api/v2/attribution/ (SPEC §8); anything else under the prefix is a JSON 404."""
 from django.urls import path, re_path
 
-from attribution.api import openapi, views
+from attribution.api import views
 
 urlpatterns = [
-    path("openapi.json", openapi.openapi_view, name="attribution_api_openapi"),
+    path("openapi.json", views.openapi_endpoint, name="attribution_api_openapi"),
     path("models", views.models_endpoint, name="attribution_api_models"),
     path("models/<int:model_id>", views.model_endpoint, name="attribution_api_model"),
     path("models/<int:model_id>/snapshots", views.snapshots_endpoint, name="attribution_api_snapshots"),

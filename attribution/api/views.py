@@ -6,13 +6,13 @@ import re
 import time
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django_q.tasks import async_task
 
 from attribution import exports, reporting, services, tenancy
-from attribution.api import serializers
+from attribution.api import openapi, serializers
 from attribution.api.auth import authenticate
 from attribution.api.errors import ApiError, bad_parameter, data_response, forbidden, not_found
 from attribution.audit import Actor
@@ -456,6 +456,10 @@ def start_rebuild(request):
     )
 
 
+def openapi_document(request):
+    return JsonResponse(openapi.SCHEMA)
+
+
 @csrf_exempt
 def unknown_path(request, path=""):
     """JSON 404 for any other path under the prefix (any method: it changes nothing)."""
@@ -465,6 +469,7 @@ def unknown_path(request, path=""):
 VIEW = tenancy.VIEW_PERMISSION
 MANAGE = tenancy.MANAGE_PERMISSION
 
+openapi_endpoint = api_endpoint(GET=(VIEW, openapi_document))
 models_endpoint = api_endpoint(GET=(VIEW, list_models), POST=(MANAGE, create_model))
 model_endpoint = api_endpoint(GET=(VIEW, get_model), PATCH=(MANAGE, update_model), DELETE=(MANAGE, delete_model))
 snapshots_endpoint = api_endpoint(GET=(VIEW, list_snapshots))

@@ -103,6 +103,21 @@ def test_invalid_legacy_model_row_is_reported_not_raised(journeys):
     assert row.kpis.revenue == Decimal("0.0000")
 
 
+def test_too_many_conversions_on_the_fly_ask_for_a_rebuild(journeys, monkeypatch):
+    account, _campaign = journeys
+    monkeypatch.setattr(reporting, "COMPARISON_BATCH_SIZE", 2)
+    monkeypatch.setattr(reporting, "COMPARISON_MAX_CONVERSIONS", 2)
+    (row,) = compare([make_model(account)])
+    assert "more than 2 conversions" in row.error and row.kpis.revenue == Decimal("0.0000")
+
+
+def test_keyset_batches_give_the_same_result(journeys, monkeypatch):
+    account, _campaign = journeys
+    monkeypatch.setattr(reporting, "COMPARISON_BATCH_SIZE", 1)
+    (row,) = compare([make_model(account)])
+    assert (row.kpis.revenue, row.kpis.clicks, row.kpis.conversions) == (Decimal("140.0000"), 5, 3)
+
+
 def test_from_snapshots_uses_kpis_and_stored_credits(journeys):
     account, campaign = journeys
     conv1, conv2 = account_conversions(account, campaign)[:2]

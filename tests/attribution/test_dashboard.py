@@ -66,6 +66,7 @@ def test_day_resolution_and_scope_pickers(client, account_with_rows):
     response = client.get(dashboard_url([model], end="2024-03-01 23:00", resolution="day"))
     (series,) = chart_json(response)["series"]
     assert chart_json(response)["epochs"] == [BASE_HOUR]
+    assert chart_json(response)["labels"] == ["2024-03-01 (UTC)"]
     assert series["revenue"] == [124.5] and series["conversions"] == [4]
     scoped = client.get(dashboard_url([model], scope_type="campaign", scope_id="4"))
     assert chart_json(scoped)["series"][0]["revenue"] == [0, 0, 5.0, 0, 0, 0]

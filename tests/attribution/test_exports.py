@@ -141,6 +141,14 @@ def test_a_claimed_job_is_not_claimed_twice(model_with_rows):
     assert Export.objects.get(pk=export.pk).status == "processing"
 
 
+def test_a_job_abandoned_in_processing_is_requeued_and_completed(model_with_rows):
+    export = schedule(model_with_rows)
+    Export.objects.filter(pk=export.pk).update(status="processing", started_at=1)
+    result = exports.process_pending_exports()
+    assert (result.requeued_stale, result.completed) == (1, 1)
+    assert Export.objects.get(pk=export.pk).status == "completed"
+
+
 def test_each_pass_stamps_cron_log_3(model_with_rows):
     assert not CronjobLog.objects.filter(id=CronjobLog.EXPORT).exists()
     exports.process_pending_exports()

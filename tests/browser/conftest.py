@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.db import connection
 
-from journeys import schema
+from tests.attribution.pipeline_state import empty_202_tables
 
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 CHROMIUM = Path("/usr/bin/chromium")
@@ -45,19 +44,13 @@ def chromium():
     shutil.rmtree(profile, ignore_errors=True)
 
 
-def _empty_202_tables():
-    with connection.cursor() as cursor:
-        for table in schema.TABLES:
-            cursor.execute(f"DELETE FROM {connection.ops.quote_name(table.name)}")
-
-
 @pytest.fixture
 def browser(chromium, live_server, transactional_db):
     """The shared Chromium on a clean session, with the live server's URL as `.base_url`."""
     chromium.delete_all_cookies()
     chromium.base_url = live_server.url
     yield chromium
-    _empty_202_tables()
+    empty_202_tables()
 
 
 @pytest.fixture

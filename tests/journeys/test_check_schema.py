@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from attribution.models import AttributionModel, AttributionSetting, Snapshot
+from journeys import schema
 from journeys.schema_check import ERROR, WARNING, ColumnType, _mysql_type_difference, check_schema
 from tests.scratch_database import ScratchDatabase
 
@@ -117,9 +118,9 @@ def test_default_difference_is_a_warning(scratch):
         (ddl,) = scratch.execute("SELECT sql FROM sqlite_master WHERE name = '202_attribution_exports'")[0]
         scratch.execute('DROP TABLE "202_attribution_exports"')
         scratch.execute(ddl.replace("DEFAULT 'csv'", "DEFAULT 'xlsx'"))
-        for statement in [s for s in __import__("journeys.schema", fromlist=["x"]).create_statements("sqlite")
-                          if "202_attribution_exports__" in s]:
-            scratch.execute(statement)
+        for statement in schema.create_statements("sqlite"):
+            if "202_attribution_exports__" in statement:
+                scratch.execute(statement)
     code, out = run_check(scratch)
     assert code == 0, out
     assert "WARNING: 202_attribution_exports: column requested_format default is 'xlsx', expected 'csv'" in out
