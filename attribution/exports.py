@@ -33,7 +33,7 @@ from attribution import audit
 from attribution.models import AttributionModel, CronjobLog, Export
 from attribution.reporting import (
     ReportRequestError,
-    _check_scope,
+    check_scope,
     normalise_window,
     roi_percent,
     snapshot_rows,
@@ -131,7 +131,7 @@ def schedule_export(*, model, scope_type, scope_id, start_hour, end_hour, reques
     if scope_type == "global" and scope_id is not None:
         errors["scope_id"] = f"must be empty for the global scope, got {scope_id!r}"
     try:
-        scope_id = _check_scope(scope_type, scope_id)
+        scope_id = check_scope(scope_type, scope_id)
     except ReportRequestError as error:
         errors[error.field] = error.message
     try:

@@ -156,7 +156,8 @@ def normalise_window(start_hour, end_hour):
     return bounds["start_hour"], bounds["end_hour"]
 
 
-def _check_scope(scope_type, scope_id):
+def check_scope(scope_type, scope_id):
+    """The scope id to filter on (None = global, or every value); ReportRequestError if invalid."""
     if scope_type not in SCOPE_TYPE_NAMES:
         raise ReportRequestError(
             "scope_type", f"{scope_type!r} is not one of {', '.join(SCOPE_TYPE_NAMES)}"
@@ -239,7 +240,7 @@ def totals(*, account_ids, model_id, scope_type, scope_id, start_hour, end_hour)
     `account_ids` is the caller's visible accounts (None = all, for superusers and tasks).
     """
     start_hour, end_hour = normalise_window(start_hour, end_hour)
-    scope_id = _check_scope(scope_type, scope_id)
+    scope_id = check_scope(scope_type, scope_id)
     (model,) = _resolve_models([model_id], account_ids)
 
     def compute():
@@ -259,7 +260,7 @@ def snapshot_series(*, account_ids, model_id, scope_type, scope_id, start_hour, 
     if resolution not in RESOLUTIONS:
         raise ReportRequestError("resolution", f"{resolution!r} is not one of hour, day")
     start_hour, end_hour = normalise_window(start_hour, end_hour)
-    scope_id = _check_scope(scope_type, scope_id)
+    scope_id = check_scope(scope_type, scope_id)
     (model,) = _resolve_models([model_id], account_ids)
 
     def compute():
@@ -307,7 +308,7 @@ def compare_models(*, model_ids, scope_type, scope_id, start_hour, end_hour, acc
     stored journeys with attribution.credit (conversions read in bounded keyset batches).
     """
     start_hour, end_hour = normalise_window(start_hour, end_hour)
-    scope_id = _check_scope(scope_type, scope_id)
+    scope_id = check_scope(scope_type, scope_id)
     models = _resolve_models(list(model_ids), account_ids)
 
     def compare_one(model):
