@@ -608,3 +608,8 @@ def attribution_admin_urls():
              name="attribution_rebuild_status"),
     ]
 
+
+
+# The admins of tokens/access and of reporting live in their own modules; importing them here
+# registers them whenever the admin is autodiscovered (routes, tests and scripts alike).
+from attribution import admin_access, admin_reporting  # noqa: E402,F401

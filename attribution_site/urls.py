@@ -2,8 +2,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from attribution import admin_access  # noqa: F401  (registers the token and account-access admins)
-from attribution import admin_reporting  # registers the snapshot and export admins
+from attribution import admin_reporting
 from attribution.admin import attribution_admin_urls
 from attribution.admin_checks import system_checks_view
 from attribution.health import healthz
@@ -15,7 +14,11 @@ admin.site.index_title = "Prosper202 attribution console"
 urlpatterns = [
     path("api/v2/attribution/", include("attribution.api.urls")),
     *attribution_admin_urls(),
-    path("admin/attribution/system-checks/", admin.site.admin_view(system_checks_view), name="attribution-system-checks"),
+    path(
+        "admin/attribution/system-checks/",
+        admin.site.admin_view(system_checks_view),
+        name="attribution-system-checks",
+    ),
     path("healthz", healthz, name="healthz"),
     *admin_reporting.urlpatterns,
     path("admin/", admin.site.urls),
