@@ -25,12 +25,12 @@ SCHEDULED_CRONJOB_TYPE = "attr"
 REBUILD_CRONJOB_LOG_ID = 2
 LOCK_POLL_SECONDS = 0.1
 
-_SNAPSHOT_COLUMNS = (
+SNAPSHOT_COLUMNS = (
     "model_id", "user_id", "scope_type", "scope_id", "date_hour", "lookback_start",
     "lookback_end", "attributed_clicks", "attributed_conversions", "attributed_revenue",
     "attributed_cost", "created_at",
 )
-_TOUCH_CREDIT_COLUMNS = (
+TOUCH_CREDIT_COLUMNS = (
     "snapshot_id", "conv_id", "click_id", "position", "credit", "weight", "created_at",
 )
 
@@ -51,7 +51,7 @@ def _id_slices(ids):
         yield ids[offset:offset + size]
 
 
-def _insert_rows(cursor, table, columns, rows):
+def insert_rows(cursor, table, columns, rows):
     """Multi-row INSERTs of `rows` (tuples in `columns` order), as few statements as allowed."""
     limit = connection.features.max_query_params
     per_statement = INSERT_ROWS_PER_STATEMENT if limit is None else max(1, limit // len(columns))
@@ -312,8 +312,8 @@ def replace_snapshots(*, model_ids, hour_start, hour_end, snapshot_rows, credit_
         for ids in _id_slices(old_ids):
             cursor.execute(f"DELETE FROM {credits} WHERE snapshot_id IN ({_placeholders(len(ids))})", ids)
             cursor.execute(f"DELETE FROM {snapshots} WHERE snapshot_id IN ({_placeholders(len(ids))})", ids)
-        _insert_rows(
-            cursor, "202_attribution_snapshots", _SNAPSHOT_COLUMNS,
+        insert_rows(
+            cursor, "202_attribution_snapshots", SNAPSHOT_COLUMNS,
             [(*row, created_at) for row in snapshot_rows],
         )
         if not credit_rows:
@@ -324,8 +324,8 @@ def replace_snapshots(*, model_ids, hour_start, hour_end, snapshot_rows, credit_
             [*model_ids, hour_start, hour_end],
         )
         global_ids = {(model_id, hour): snapshot_id for model_id, hour, snapshot_id in cursor.fetchall()}
-        _insert_rows(
-            cursor, "202_attribution_touchpoints", _TOUCH_CREDIT_COLUMNS,
+        insert_rows(
+            cursor, "202_attribution_touchpoints", TOUCH_CREDIT_COLUMNS,
             [
                 (global_ids[(model_id, hour)], conv_id, click_id, position, credit, credit, created_at)
                 for model_id, hour, conv_id, click_id, position, credit in credit_rows
