@@ -20,7 +20,7 @@ from django.core.management.base import CommandError
 
 from attribution.models import AttributionModel
 from journeys.models import Account, Conversion, JourneyTouch
-from tests.attribution.pipeline_state import empty_202_tables
+from tests.factories import empty_202_tables
 
 RUNBOOK = Path(__file__).resolve().parent.parent / "docs" / "runbook.md"
 ONCALL_USERNAME = "oncall"

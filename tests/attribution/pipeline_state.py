@@ -51,8 +51,3 @@ def index_dropped(table_name, key_name):
                 cursor.execute(f"CREATE INDEX {sqlite_name} ON {quote(table_name)} ({columns})")
 
 
-def empty_202_tables():
-    """After a committed (transactional) test: `flush` only empties Django's own tables."""
-    with connection.cursor() as cursor:
-        for table in schema.TABLES:
-            cursor.execute(f"DELETE FROM {connection.ops.quote_name(table.name)}")

@@ -19,7 +19,6 @@ from django.conf import settings
 from django.db import connection
 
 from attribution.models import AttributionModel
-from journeys import schema
 from journeys.models import Click, Conversion, JourneyTouch
 from tests.attribution.rebuild_fixtures import HOUR, H
 
@@ -113,16 +112,7 @@ def _normal(values):
 
 
 @pytest.fixture
-def wipe_tracker_tables():
-    """transaction=True commits 202 rows, which Django's flush (managed tables only) keeps."""
-    yield
-    with connection.cursor() as cursor:
-        for table in schema.TABLES:
-            cursor.execute(f"DELETE FROM {connection.ops.quote_name(table.name)}")
-
-
-@pytest.fixture
-def external(tmp_path, wipe_tracker_tables):
+def external(tmp_path):
     return ExternalDatabase(tmp_path)
 
 

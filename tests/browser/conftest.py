@@ -14,7 +14,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from tests.attribution.pipeline_state import empty_202_tables
 
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 CHROMIUM = Path("/usr/bin/chromium")
@@ -49,8 +48,7 @@ def browser(chromium, live_server, transactional_db):
     """The shared Chromium on a clean session, with the live server's URL as `.base_url`."""
     chromium.delete_all_cookies()
     chromium.base_url = live_server.url
-    yield chromium
-    empty_202_tables()
+    return chromium
 
 
 @pytest.fixture

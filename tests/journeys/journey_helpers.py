@@ -1,11 +1,9 @@
 """Helpers shared by the journey service, store, cache and command tests."""
 import json
 
-import pytest
 from django.db import connection
 
 from attribution.models import AttributionSetting, AuditEntry
-from journeys import schema
 from journeys.models import JourneyTouch
 
 DAY = 86_400
@@ -67,11 +65,3 @@ class RefuseTouchpointsOf:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TRIGGER {self.NAME}")
 
-
-@pytest.fixture
-def wipe_tracker_tables():
-    """transaction=True tests commit 202 rows, which Django's flush (managed tables only) keeps."""
-    yield
-    with connection.cursor() as cursor:
-        for table in schema.TABLES:
-            cursor.execute(f"DELETE FROM {connection.ops.quote_name(table.name)}")

@@ -6,9 +6,8 @@ from django.core.cache import cache
 from django.db import transaction
 
 from journeys.cache import evict_journeys_on_commit, get_journey, journey_cache_key
-from tests.journeys.journey_helpers import (  # wipe_tracker_tables is a fixture
+from tests.journeys.journey_helpers import (
     store_rows,
-    wipe_tracker_tables,  # noqa: F401
 )
 
 
@@ -23,7 +22,6 @@ def test_read_through_caches_the_stored_journey():
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("wipe_tracker_tables")
 def test_eviction_happens_after_commit_not_before():
     """Against the configured cache (real memcached when CACHE_URL points at it)."""
     store_rows(42, (5, 500, 0))
@@ -38,7 +36,6 @@ def test_eviction_happens_after_commit_not_before():
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("wipe_tracker_tables")
 def test_rolled_back_writes_do_not_evict():
     store_rows(43, (5, 500, 0))
     get_journey(43)

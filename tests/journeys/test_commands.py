@@ -11,13 +11,12 @@ from django.core.management.base import CommandError
 
 from attribution.models import AuditEntry
 from journeys.models import JourneyTouch
-from tests.journeys.journey_helpers import (  # wipe_tracker_tables is a fixture
+from tests.journeys.journey_helpers import (
     DAY,
     NOW,
     RefuseTouchpointsOf,
     stored,
     store_rows,
-    wipe_tracker_tables,  # noqa: F401
 )
 
 pytestmark = pytest.mark.django_db
@@ -83,7 +82,6 @@ def test_backfill_dry_run_writes_nothing(shop):
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("wipe_tracker_tables")
 def test_backfill_reports_failed_conversions_on_stderr_and_exits_1(shop):
     refused = shop["conversions"][1]
     with RefuseTouchpointsOf(refused.conv_id):

@@ -6,7 +6,7 @@ import pytest
 from attribution.audit import Actor
 from journeys import services
 from journeys.models import CaptureWatermark
-from tests.journeys.journey_helpers import (  # wipe_tracker_tables is a fixture
+from tests.journeys.journey_helpers import (
     DAY,
     NOW,
     RefuseTouchpointsOf,
@@ -14,7 +14,6 @@ from tests.journeys.journey_helpers import (  # wipe_tracker_tables is a fixture
     setting,
     stored,
     store_rows,
-    wipe_tracker_tables,  # noqa: F401
 )
 
 ACTOR = Actor.cli("tester")
@@ -135,7 +134,6 @@ def test_deleted_user_is_skipped_with_a_warning_and_unknown_user_is_refused(trac
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("wipe_tracker_tables")
 def test_a_refused_write_in_the_second_batch_keeps_earlier_batches_and_old_rows(tracker, shop):
     """The database really refuses one conversion's INSERT in batch 2 (a trigger)."""
     account, campaign = shop["account"], shop["campaign"]
@@ -213,7 +211,6 @@ def test_capture_first_run_starts_at_the_highest_conv_id(tracker, shop):
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("wipe_tracker_tables")
 def test_capture_watermark_stops_before_a_failed_conversion(tracker, shop):
     account, campaign = shop["account"], shop["campaign"]
     click = tracker.click(account, campaign, NOW - DAY)
