@@ -12,11 +12,9 @@ from urllib.parse import urlsplit
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods
 
@@ -30,12 +28,12 @@ from attribution.tenancy import (
     restrict_to_visible,
     visible_account_ids,
 )
+from journeys.admin import CappedCountPaginator
 
 RANGE_HOURS = {"24h": 24, "7d": 7 * 24, "30d": 30 * 24}
 RANGE_CHOICES = (("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("30d", "Last 30 days"),
                  ("custom", "Custom"))
 MAX_CUSTOM_RANGE_DAYS = 366
-CHANGELIST_COUNT_LIMIT = 10_000
 DEFAULT_COMPARED_MODELS = 6
 
 
@@ -51,14 +49,6 @@ def _utc_cell(epoch):
     if epoch is None:
         return "—"
     return format_html('<span title="epoch {}">{}</span>', epoch, utc_label(epoch))
-
-
-class BoundedCountPaginator(Paginator):
-    """Counts at most CHANGELIST_COUNT_LIMIT rows: no unbounded COUNT(*) on huge tables."""
-
-    @cached_property
-    def count(self):
-        return self.object_list[:CHANGELIST_COUNT_LIMIT].count()
 
 
 class _ReportPermissionMixin:
@@ -107,7 +97,7 @@ class SnapshotAdmin(_ReportPermissionMixin, admin.ModelAdmin):
     list_filter = (VisibleModelFilter, "scope_type")
     list_select_related = ("model", "user")
     show_full_result_count = False
-    paginator = BoundedCountPaginator
+    paginator = CappedCountPaginator
     ordering = ("-snapshot_id",)
     search_fields = ()
 
@@ -128,7 +118,7 @@ class ExportAdmin(_ReportPermissionMixin, admin.ModelAdmin):
     list_filter = ("status", VisibleModelFilter)
     list_select_related = ("model", "user")
     show_full_result_count = False
-    paginator = BoundedCountPaginator
+    paginator = CappedCountPaginator
     ordering = ("-export_id",)
     # Secrets and server paths are never shown: no webhook_secret, no file_path.
     fields = (
