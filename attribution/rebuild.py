@@ -145,68 +145,83 @@ class ModelTotals:
 
 
 class ChunkAccumulator:
-    """Per-hour scope totals and per-touch credit rows of one chunk, for every model (pure)."""
+    """Per-hour scope totals and per-touch credit rows of one chunk, for every model (pure).
+
+    Sums live per (model, hour) in one dict per scope type keyed by scope id, so crediting a
+    touch costs a few int-keyed dict updates, not a tuple key per scope; float additions happen
+    in the same order as touch by touch, so the totals do not depend on this layout.
+    """
 
     def __init__(self):
-        # (model_id, hour, scope_type, scope_id) -> [clicks, conversions, revenue, cost]
-        self.sums = {}
+        # (model_id, hour) -> {scope_type: {scope_id: [clicks, conversions, revenue, cost]}}
+        self.groups = {}
         self.credit_rows = []
 
-    def _add(self, key, clicks, conversions, revenue, cost):
-        entry = self.sums.get(key)
-        if entry is None:
-            self.sums[key] = [clicks, conversions, revenue, cost]
-        else:
-            entry[0] += clicks
-            entry[1] += conversions
-            entry[2] += revenue
-            entry[3] += cost
-
-    def add(self, model_id, hour, journey, credits, *, revenue, cpc, campaign_id, advertiser_id):
+    def add(self, model_id, hour, journey, credits, revenue, cpc, campaign_id, advertiser_id):
         """Credit one conversion under one model; returns (credited touches, revenue, cost)."""
+        group = self.groups.get((model_id, hour))
+        if group is None:
+            group = self.groups[(model_id, hour)] = {scope_type: {} for scope_type in SCOPE_TYPES}
         clicks = 0
         conv_revenue = conv_cost = 0.0
         landing_pages, accounts = {}, {}
-        conv_id = journey.conv_id
-        for position, (touch, credit) in enumerate(zip(journey.touches, credits)):
+        conv_id, touches, append = journey.conv_id, journey.touches, self.credit_rows.append
+        for position, credit in enumerate(credits):
             if credit <= 0.0:
                 continue
+            touch = touches[position]
             clicks += 1
             touch_revenue, touch_cost = revenue * credit, cpc * credit
             conv_revenue += touch_revenue
             conv_cost += touch_cost
-            self.credit_rows.append(
-                (model_id, hour, conv_id, touch.click_id, position, round(credit, CREDIT_PLACES))
-            )
-            for per_scope, scope_id in ((landing_pages, touch.landing_page_id), (accounts, touch.ppc_account_id)):
-                entry = per_scope.get(scope_id)
-                if entry is None:
-                    per_scope[scope_id] = [1, touch_revenue, touch_cost]
-                else:
-                    entry[0] += 1
-                    entry[1] += touch_revenue
-                    entry[2] += touch_cost
+            append((model_id, hour, conv_id, touch.click_id, position, round(credit, CREDIT_PLACES)))
+            entry = landing_pages.get(touch.landing_page_id)
+            if entry is None:
+                landing_pages[touch.landing_page_id] = [1, touch_revenue, touch_cost]
+            else:
+                entry[0] += 1
+                entry[1] += touch_revenue
+                entry[2] += touch_cost
+            entry = accounts.get(touch.ppc_account_id)
+            if entry is None:
+                accounts[touch.ppc_account_id] = [1, touch_revenue, touch_cost]
+            else:
+                entry[0] += 1
+                entry[1] += touch_revenue
+                entry[2] += touch_cost
         for scope_type, scope_id in (("global", None), ("campaign", campaign_id), ("advertiser", advertiser_id)):
-            self._add((model_id, hour, scope_type, scope_id), clicks, 1, conv_revenue, conv_cost)
-        for scope_type, per_scope in (("landing_page", landing_pages), ("account", accounts)):
+            scope_sums = group[scope_type]
+            entry = scope_sums.get(scope_id)
+            if entry is None:
+                scope_sums[scope_id] = [clicks, 1, conv_revenue, conv_cost]
+            else:
+                entry[0] += clicks
+                entry[1] += 1
+                entry[2] += conv_revenue
+                entry[3] += conv_cost
+        for scope_sums, per_scope in ((group["landing_page"], landing_pages), (group["account"], accounts)):
             for scope_id, (scope_clicks, scope_revenue, scope_cost) in per_scope.items():
-                self._add((model_id, hour, scope_type, scope_id), scope_clicks, 1, scope_revenue, scope_cost)
+                entry = scope_sums.get(scope_id)
+                if entry is None:
+                    scope_sums[scope_id] = [scope_clicks, 1, scope_revenue, scope_cost]
+                else:
+                    entry[0] += scope_clicks
+                    entry[1] += 1
+                    entry[2] += scope_revenue
+                    entry[3] += scope_cost
         return clicks, conv_revenue, conv_cost
 
     def snapshot_rows(self, account_id, window):
         """Snapshot rows (store.replace_snapshots order), money rounded consistently per scope type."""
-        grouped = {}
-        for (model_id, hour, scope_type, scope_id), sums in self.sums.items():
-            grouped.setdefault((model_id, hour), {}).setdefault(scope_type, []).append((scope_id, sums))
         rows = []
         scale = 10 ** MONEY_PLACES
-        for (model_id, hour), by_scope in sorted(grouped.items()):
-            (_, global_sums), = by_scope["global"]
+        for (model_id, hour), by_scope in sorted(self.groups.items()):
+            global_sums = by_scope["global"][None]
             # Every scope type shares out the global row's rounded money, so each sums to it.
             revenue_units = round(global_sums[2] * scale)
             cost_units = round(global_sums[3] * scale)
             for scope_type in SCOPE_TYPES:
-                entries = sorted(by_scope.get(scope_type, ()), key=lambda item: item[0] or 0)
+                entries = sorted(by_scope[scope_type].items(), key=lambda item: item[0] or 0)
                 revenues = apportion([sums[2] for _, sums in entries], revenue_units)
                 costs = apportion([sums[3] for _, sums in entries], cost_units)
                 for (scope_id, sums), revenue, cost in zip(entries, revenues, costs):
@@ -431,19 +446,25 @@ def _rebuild_models(account_id, models, window, actor):
 
 
 def _credit_batch(accumulator, reader, batch, models, effects, totals):
+    """Credit every conversion of the batch under every model: each journey is read and built
+    once, then all models run over it (never one pass per model)."""
+    plan = [
+        (model.model_id, model.model_type, model.config, effects.get(model.channel_kind), totals[model.model_id])
+        for model in models
+    ]
+    add = accumulator.add
     for conversion, journey, cpc, advertiser_id in reader.journeys(batch):
         hour = conversion.conv_time - conversion.conv_time % HOUR_SECONDS
-        for model in models:
-            credits = credits_for(model.model_type, model.config, journey, effects.get(model.channel_kind))
-            clicks, revenue, cost = accumulator.add(
-                model.model_id, hour, journey, credits, revenue=conversion.revenue, cpc=cpc,
-                campaign_id=conversion.campaign_id, advertiser_id=advertiser_id,
+        revenue, campaign_id = conversion.revenue, conversion.campaign_id
+        for model_id, model_type, config, model_effects, model_totals in plan:
+            credits = credits_for(model_type, config, journey, model_effects)
+            clicks, conv_revenue, conv_cost = add(
+                model_id, hour, journey, credits, revenue, cpc, campaign_id, advertiser_id
             )
-            model_totals = totals[model.model_id]
             model_totals.conversions += 1
             model_totals.clicks += clicks
-            model_totals.revenue += revenue
-            model_totals.cost += cost
+            model_totals.revenue += conv_revenue
+            model_totals.cost += conv_cost
             model_totals.hours.add(hour)
 
 

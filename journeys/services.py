@@ -24,7 +24,7 @@ from journeys.cache import evict_journeys_on_commit
 from journeys.models import CaptureWatermark
 
 CAPTURE_WATERMARK_NAME = "conversion_journeys"
-DEFAULT_BATCH_SIZE = 500
+DEFAULT_BATCH_SIZE = 5000
 MAX_BATCH_SIZE = 50_000
 PURGE_BATCH_SIZE = 1000
 VERIFY_BATCH_SIZE = 500

@@ -22,7 +22,7 @@ SETTINGS = "202_attribution_settings"
 
 # Rows per candidate read: a campaign with millions of clicks in its window is read in slices
 # that start small (most groups need little more than the cap) and double up to this size.
-CANDIDATE_CHUNK_ROWS = 2000
+CANDIDATE_CHUNK_ROWS = 10_000
 # Ids per IN (...) list and rows per multi-row INSERT statement.
 IDS_PER_STATEMENT = 1000
 ROWS_PER_INSERT = 2000
@@ -273,8 +273,10 @@ def _newest_first(rows):
 def replace_journeys(journeys, *, created_at, using="default"):
     """Delete these conversions' touchpoints and insert their new journeys; returns rows written.
 
-    One DELETE per IN list and multi-row INSERTs (executemany; mysqlclient sends it as
-    INSERT ... VALUES (...), (...)), inside the caller's transaction or one of its own.
+    Old rows are deleted only for the conversions that have some (a first backfill deletes
+    nothing), then multi-row INSERTs: executemany on a plain INSERT ... VALUES (%s, ...) is
+    rewritten by mysqlclient into INSERT ... VALUES (...), (...) statements. Runs inside the
+    caller's transaction or one of its own.
     """
     connection = connections[using]
     table = _q(connection, TOUCHPOINTS)
@@ -285,7 +287,12 @@ def replace_journeys(journeys, *, created_at, using="default"):
     ]
     with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
         for chunk in chunks([journey.conv_id for journey in journeys], IDS_PER_STATEMENT):
-            cursor.execute(f"DELETE FROM {table} WHERE conv_id IN ({_marks(len(chunk))})", chunk)
+            cursor.execute(
+                f"SELECT DISTINCT conv_id FROM {table} WHERE conv_id IN ({_marks(len(chunk))})", chunk
+            )
+            stale = [row[0] for row in cursor.fetchall()]
+            if stale:
+                cursor.execute(f"DELETE FROM {table} WHERE conv_id IN ({_marks(len(stale))})", stale)
         for chunk in chunks(rows, ROWS_PER_INSERT):
             cursor.executemany(
                 f"INSERT INTO {table} (conv_id, click_id, click_time, position, created_at)"
