@@ -5,7 +5,6 @@ as the API. Querysets pass through attribution.tenancy; another tenant's object 
 """
 import json
 import time
-from datetime import datetime, timezone as dt_timezone
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
@@ -31,53 +30,19 @@ from attribution.forms import (
 )
 from attribution.models import AUDIT_ACTIONS, AttributionModel, AttributionSetting, AuditEntry
 from attribution.tenancy import (
-    MANAGE_PERMISSION,
-    VIEW_PERMISSION,
+    can_manage_models,
     can_see_account,
+    can_view_reports,
     restrict_to_visible,
     visible_account_ids,
 )
-from journeys.admin import CappedCountPaginator
+from journeys.admin import AccountFilter, CappedCountPaginator, ReadOnlyAdminMixin
 from journeys.models import Account
+from journeys.utc import utc_html
 
 SECONDS_PER_DAY = 86400
 # Fields whose change alters the numbers a rebuild writes (type, weights, whether it runs).
 NUMBER_FIELDS = ("model_type", "weighting_config", "is_active")
-
-
-def can_view(django_user):
-    return django_user.has_perm(VIEW_PERMISSION) or django_user.has_perm(MANAGE_PERMISSION)
-
-
-def can_manage(django_user):
-    return django_user.has_perm(MANAGE_PERMISSION)
-
-
-def utc_from_epoch(epoch):
-    """An epoch as a UTC datetime with the raw epoch in a tooltip (SPEC §2)."""
-    if epoch is None:
-        return "—"
-    moment = datetime.fromtimestamp(epoch, tz=dt_timezone.utc)
-    return format_html('<span title="epoch {}">{}</span>', epoch, moment.strftime("%Y-%m-%d %H:%M:%S UTC"))
-
-
-class AccountFilter(admin.SimpleListFilter):
-    """Filter by Prosper202 account, listing only the accounts the user may see."""
-
-    title = "account"
-    parameter_name = "account"
-
-    def lookups(self, request, model_admin):
-        accounts = restrict_to_visible(Account.objects.order_by("user_id"), request.user)
-        return [(account.user_id, str(account)) for account in accounts[:500]]
-
-    def queryset(self, request, queryset):
-        if self.value() is None:
-            return queryset
-        try:
-            return queryset.filter(user_id=int(self.value()))
-        except ValueError:
-            return queryset.none()
 
 
 class TenantAdmin(admin.ModelAdmin):
@@ -105,16 +70,16 @@ class TenantAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_module_permission(self, request):
-        return can_view(request.user)
+        return can_view_reports(request.user)
 
     def has_view_permission(self, request, obj=None):
-        return can_view(request.user) and (obj is None or can_see_account(request.user, obj.user_id))
+        return can_view_reports(request.user) and (obj is None or can_see_account(request.user, obj.user_id))
 
     def has_add_permission(self, request):
-        return can_manage(request.user)
+        return can_manage_models(request.user)
 
     def has_change_permission(self, request, obj=None):
-        return can_manage(request.user) and (obj is None or can_see_account(request.user, obj.user_id))
+        return can_manage_models(request.user) and (obj is None or can_see_account(request.user, obj.user_id))
 
     def has_delete_permission(self, request, obj=None):
         return self.has_change_permission(request, obj)
@@ -177,11 +142,11 @@ class AttributionModelAdmin(TenantAdmin):
 
     @admin.display(description="created", ordering="created_at")
     def created(self, obj):
-        return utc_from_epoch(obj.created_at)
+        return utc_html(obj.created_at)
 
     @admin.display(description="updated", ordering="updated_at")
     def updated(self, obj):
-        return utc_from_epoch(obj.updated_at)
+        return utc_html(obj.updated_at)
 
     # --- saving through the services ---------------------------------------------------------
 
@@ -216,7 +181,7 @@ class AttributionModelAdmin(TenantAdmin):
             super().log_change(request, obj, message)
 
     def _after_save(self, request, obj, response):
-        if getattr(obj, "_offer_rebuild", False) and can_manage(request.user):
+        if getattr(obj, "_offer_rebuild", False) and can_manage_models(request.user):
             return HttpResponseRedirect(_rebuild_offer_url(obj.user_id, [obj.pk], response.url))
         return response
 
@@ -384,19 +349,19 @@ class AttributionSettingAdmin(TenantAdmin):
 
     @admin.display(description="multi-touch enabled at")
     def enabled_at(self, obj):
-        return utc_from_epoch(obj.multi_touch_enabled_at)
+        return utc_html(obj.multi_touch_enabled_at)
 
     @admin.display(description="multi-touch disabled at")
     def disabled_at(self, obj):
-        return utc_from_epoch(obj.multi_touch_disabled_at)
+        return utc_html(obj.multi_touch_disabled_at)
 
     @admin.display(description="effective at")
     def effective(self, obj):
-        return utc_from_epoch(obj.effective_at)
+        return utc_html(obj.effective_at)
 
     @admin.display(description="updated", ordering="updated_at")
     def updated(self, obj):
-        return utc_from_epoch(obj.updated_at)
+        return utc_html(obj.updated_at)
 
     def save_model(self, request, obj, form, change):
         values = form.setting_values
@@ -461,7 +426,9 @@ class ModelIdFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(TenantAdmin):
+class AuditEntryAdmin(ReadOnlyAdminMixin, TenantAdmin):
+    """The audit log: written only by attribution.audit.record, never edited here."""
+
     paginator = CappedCountPaginator
     list_display = ("audit_id", "created", "action", "user", "model_id", "actor")
     list_filter = (AccountFilter, ModelIdFilter, ActionFilter, CreatedWithinFilter)
@@ -469,18 +436,9 @@ class AuditEntryAdmin(TenantAdmin):
     readonly_fields = fields
     ordering = ("-audit_id",)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.display(description="created", ordering="audit_id")
     def created(self, obj):
-        return utc_from_epoch(obj.created_at)
+        return utc_html(obj.created_at)
 
     @admin.display(description="actor")
     def actor(self, obj):
@@ -498,7 +456,7 @@ class AuditEntryAdmin(TenantAdmin):
 
 def validate_model_config_view(request):
     """Live validation for the model form: the same validate_config the save runs."""
-    if not can_view(request.user):
+    if not can_view_reports(request.user):
         raise PermissionDenied
     model_type = request.GET.get("model_type", "")
     inputs = {field: request.GET.get(field, "") for field in CONFIG_FIELDS}
@@ -528,7 +486,7 @@ def _positive_int(value, name):
 
 def rebuild_offer_view(request):
     """'Rebuild the affected window?' after a change: the operator picks the UTC window."""
-    if not can_manage(request.user):
+    if not can_manage_models(request.user):
         raise PermissionDenied
     params = request.POST if request.method == "POST" else request.GET
     account_id = _positive_int(params.get("account"), "account")
@@ -569,13 +527,14 @@ def rebuild_status_view(request, task_id):
     """Where a queued rebuild stands: queued/running, succeeded (with its summary) or failed."""
     from django_q.models import Task
 
-    if not can_view(request.user):
+    if not can_view_reports(request.user):
         raise PermissionDenied
     task = Task.objects.filter(id=task_id).first()
     if task is not None:
+        # No user_ids means a rebuild of every account (or not a rebuild): superusers only.
         account_ids = (task.kwargs or {}).get("user_ids") or []
         visible = visible_account_ids(request.user)
-        if visible is not None and not set(account_ids) <= visible:
+        if visible is not None and (not account_ids or not set(account_ids) <= visible):
             raise Http404("No such task among the accounts you can access.")
     result_admin_url = None
     if task is not None:
@@ -607,7 +566,6 @@ def attribution_admin_urls():
         path("admin/attribution/rebuild/<str:task_id>/", admin.site.admin_view(rebuild_status_view),
              name="attribution_rebuild_status"),
     ]
-
 
 
 # The admins of tokens/access and of reporting live in their own modules; importing them here

@@ -12,16 +12,8 @@ from django.db.models import OuterRef, Subquery
 
 from attribution.api.auth import assign_new_secret, revoke_tokens
 from attribution.models import AccountAccess, ApiToken
-from attribution.tenancy import MANAGE_PERMISSION, VIEW_PERMISSION
+from attribution.tenancy import can_view_reports
 from journeys.models import Account
-
-
-def _has_attribution_access(django_user):
-    return django_user.is_active and (
-        django_user.is_superuser
-        or django_user.has_perm(VIEW_PERMISSION)
-        or django_user.has_perm(MANAGE_PERMISSION)
-    )
 
 
 @admin.register(ApiToken)
@@ -68,13 +60,13 @@ class ApiTokenAdmin(admin.ModelAdmin):
         self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
 
     def has_module_permission(self, request):
-        return _has_attribution_access(request.user)
+        return can_view_reports(request.user)
 
     def has_view_permission(self, request, obj=None):
         return self._owns(request, obj)
 
     def has_add_permission(self, request):
-        return _has_attribution_access(request.user)
+        return can_view_reports(request.user)
 
     def has_change_permission(self, request, obj=None):
         return self._owns(request, obj)
@@ -83,7 +75,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return self._owns(request, obj)
 
     def _owns(self, request, obj):
-        if not _has_attribution_access(request.user):
+        if not can_view_reports(request.user):
             return False
         return obj is None or request.user.is_superuser or obj.django_user_id == request.user.pk
 

@@ -6,7 +6,7 @@ The custom pages are plain views wrapped with `admin.site.admin_view`; `urlpatte
 included by attribution_site/urls.py ahead of the admin's own routes.
 """
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django import forms
@@ -28,7 +28,8 @@ from attribution.tenancy import (
     restrict_to_visible,
     visible_account_ids,
 )
-from journeys.admin import CappedCountPaginator
+from journeys.admin import CappedCountPaginator, ReadOnlyAdminMixin
+from journeys.utc import MINUTES_PATTERN, utc_html, utc_text
 
 RANGE_HOURS = {"24h": 24, "7d": 7 * 24, "30d": 30 * 24}
 RANGE_CHOICES = (("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("30d", "Last 30 days"),
@@ -37,21 +38,21 @@ MAX_CUSTOM_RANGE_DAYS = 366
 DEFAULT_COMPARED_MODELS = 6
 
 
+DAY_PATTERN = "%Y-%m-%d (UTC)"
+
+
 def utc_label(epoch, resolution="hour"):
     """An epoch as 'YYYY-MM-DD HH:MM UTC' (or the UTC day); the epoch goes in a tooltip or column."""
     if epoch is None:
         return "—"
-    pattern = "%Y-%m-%d (UTC)" if resolution == "day" else "%Y-%m-%d %H:%M UTC"
-    return datetime.fromtimestamp(epoch, tz=UTC).strftime(pattern)
+    return utc_text(epoch, DAY_PATTERN if resolution == "day" else MINUTES_PATTERN)
 
 
 def _utc_cell(epoch):
-    if epoch is None:
-        return "—"
-    return format_html('<span title="epoch {}">{}</span>', epoch, utc_label(epoch))
+    return utc_html(epoch, MINUTES_PATTERN)
 
 
-class _ReportPermissionMixin:
+class _ReportPermissionMixin(ReadOnlyAdminMixin):
     """Read access follows the Prosper202 view permission and the user's accounts."""
 
     def has_module_permission(self, request):
@@ -61,12 +62,6 @@ class _ReportPermissionMixin:
         if not request.user.has_perm(VIEW_PERMISSION):
             return False
         return obj is None or can_see_account(request.user, obj.user_id)
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_queryset(self, request):
         return restrict_to_visible(super().get_queryset(request), request.user)
@@ -100,9 +95,6 @@ class SnapshotAdmin(_ReportPermissionMixin, admin.ModelAdmin):
     paginator = CappedCountPaginator
     ordering = ("-snapshot_id",)
     search_fields = ()
-
-    def has_add_permission(self, request):
-        return False
 
     @admin.display(description="hour (UTC)")
     def hour_utc(self, snapshot):
@@ -188,14 +180,18 @@ class ExportAdmin(_ReportPermissionMixin, admin.ModelAdmin):
         return _utc_cell(export.failed_at)
 
 
+def _model_choice_label(model):
+    return f"{model.model_name} (#{model.model_id}, account {model.user_id}, {model.model_type})"
+
+
 class _VisibleModelsField(forms.ModelMultipleChoiceField):
     def label_from_instance(self, model):
-        return f"{model.model_name} (#{model.model_id}, account {model.user_id}, {model.model_type})"
+        return _model_choice_label(model)
 
 
 class _VisibleModelField(forms.ModelChoiceField):
     def label_from_instance(self, model):
-        return f"{model.model_name} (#{model.model_id}, account {model.user_id}, {model.model_type})"
+        return _model_choice_label(model)
 
 
 def _visible_models(user):

@@ -18,7 +18,6 @@ import secrets
 import socket
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -39,6 +38,7 @@ from attribution.reporting import (
     snapshot_rows,
 )
 from attribution.tenancy import require_account
+from journeys.utc import ISO_PATTERN, utc_text
 
 logger = logging.getLogger("attribution.exports")
 
@@ -269,7 +269,7 @@ def export_rows(export):
         for row in batch:
             revenue, cost = Decimal(row["attributed_revenue"]), Decimal(row["attributed_cost"])
             yield (
-                datetime.fromtimestamp(row["date_hour"], tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                utc_text(row["date_hour"], ISO_PATTERN),
                 row["date_hour"], export.model_id, model_name, row["scope_type"], row["scope_id"],
                 row["attributed_clicks"], row["attributed_conversions"], revenue, cost,
                 revenue - cost, roi_percent(revenue, cost),

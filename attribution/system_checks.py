@@ -10,7 +10,7 @@ Per-account checks take `account_ids` (None = every account) so a tenant sees on
 """
 import logging
 import time
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import timedelta
 from typing import NamedTuple
 
 from django.conf import settings
@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from attribution.models import AttributionModel, CronjobLog, Snapshot
 from journeys.models import ClickAdvance, Conversion, JourneyTouch
+from journeys.utc import MINUTES_PATTERN, utc_text
 
 logger = logging.getLogger("attribution.system_checks")
 
@@ -80,10 +81,6 @@ def _admin_url(view_name, fallback):
         return fallback
 
 
-def _utc(epoch):
-    return datetime.fromtimestamp(epoch, tz=dt_timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def _age(seconds):
     if seconds < 2 * HOUR_SECONDS:
         return f"{seconds // 60} min"
@@ -130,7 +127,7 @@ def _cron_recency(name, log_id, label, warning_after, error_after, hint, now):
     if not last:
         return CheckResult(name, ERROR, f"{label} has never completed (no 202_cronjob_logs row id {log_id})", hint)
     age = max(0, now - last)
-    detail = f"last completed {_utc(last)} ({_age(age)} ago; epoch {last})"
+    detail = f"last completed {utc_text(last, MINUTES_PATTERN)} ({_age(age)} ago; epoch {last})"
     if age > error_after:
         return CheckResult(name, ERROR, detail, hint)
     if age > warning_after:
@@ -323,12 +320,12 @@ def check_snapshot_freshness(account_ids=None, now=None):
         if latest is None:
             stale.append(f"model {model_id} {model_name!r} (user {user_id}): no snapshot yet")
         elif now - latest > SNAPSHOT_STALE_SECONDS:
-            stale.append(f"model {model_id} {model_name!r} (user {user_id}): latest hour {_utc(latest)} ({_age(now - latest)} ago)")
+            stale.append(f"model {model_id} {model_name!r} (user {user_id}): latest hour {utc_text(latest, MINUTES_PATTERN)} ({_age(now - latest)} ago)")
     if stale:
         return CheckResult("snapshot_freshness", WARNING, f"{len(stale)} of {len(models)} active model(s) stale: " + _listed(stale), hint)
     return CheckResult(
         "snapshot_freshness", OK,
-        f"{len(models)} active model(s) have snapshots; newest hour {_utc(newest_hour)} ({_age(max(0, now - newest_hour))} ago)",
+        f"{len(models)} active model(s) have snapshots; newest hour {utc_text(newest_hour, MINUTES_PATTERN)} ({_age(max(0, now - newest_hour))} ago)",
         hint,
     )
 

@@ -11,6 +11,19 @@ VIEW_PERMISSION = "attribution.view_attribution_reports"
 MANAGE_PERMISSION = "attribution.manage_attribution_models"
 
 
+def can_view_reports(django_user):
+    """Read access to attribution pages: the view permission, or the manage one that implies it.
+
+    has_perm is already False for inactive and anonymous users and True for active superusers.
+    """
+    return django_user.has_perm(VIEW_PERMISSION) or django_user.has_perm(MANAGE_PERMISSION)
+
+
+def can_manage_models(django_user):
+    """Write access: create, change and delete models, settings, journeys and rebuilds."""
+    return django_user.has_perm(MANAGE_PERMISSION)
+
+
 def visible_account_ids(django_user):
     """The Prosper202 user ids this Django user may see, or None meaning all of them."""
     if django_user.is_superuser:

@@ -19,7 +19,6 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
 
 from attribution import tenancy
 from attribution.audit import Actor
@@ -35,12 +34,15 @@ from journeys.models import (
     TrafficSourceAccount,
 )
 from journeys.services import purge_journeys, rebuild_journeys, verify_journeys
+from journeys.utc import utc_html
 
 # How many rows a changelist counts before it says "more than"; keeps COUNT(*) bounded.
 COUNT_CAP = 10_000
 # "Needs review" looks at the most recent conversions only, so it never scans a whole table.
 REVIEW_SCAN_CONVERSIONS = 50_000
 BIGINT_MAX = 2**63 - 1
+# The account filter lists at most this many accounts; any id still works in the URL.
+ACCOUNT_FILTER_CHOICES = 500
 
 
 class CappedCountPaginator(Paginator):
@@ -63,18 +65,20 @@ def _int_or_none(value):
     return int(value) if value is not None and str(value).isdigit() and int(value) <= BIGINT_MAX else None
 
 
-def epoch_html(epoch):
-    """A UTC datetime with the epoch in a tooltip (SPEC §2: times shown in UTC, epoch available)."""
-    if epoch is None:
-        return "-"
-    return format_html(
-        '<span title="epoch {}">{}</span>',
-        epoch,
-        admin_views.utc_datetime(epoch).strftime("%Y-%m-%d %H:%M:%S UTC"),
-    )
+class ReadOnlyAdminMixin:
+    """For rows written elsewhere (Prosper202, the rebuild, the services): the admin only shows them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
-class TrackerAdmin(admin.ModelAdmin):
+class TrackerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only, tenancy-filtered, count-capped admin over one Prosper202 table."""
 
     account_field = "user_id"
@@ -88,29 +92,10 @@ class TrackerAdmin(admin.ModelAdmin):
         return tenancy.restrict_to_visible(super().get_queryset(request), request.user, self.account_field)
 
     def has_module_permission(self, request):
-        return _can_view(request.user)
+        return tenancy.can_view_reports(request.user)
 
     def has_view_permission(self, request, obj=None):
-        return _can_view(request.user)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-def _can_view(user):
-    return user.is_active and (
-        user.has_perm(tenancy.VIEW_PERMISSION) or user.has_perm(tenancy.MANAGE_PERMISSION)
-    )
-
-
-def _can_manage(user):
-    return user.is_active and user.has_perm(tenancy.MANAGE_PERMISSION)
+        return tenancy.can_view_reports(request.user)
 
 
 def _visible_accounts(request):
@@ -118,11 +103,13 @@ def _visible_accounts(request):
 
 
 class AccountFilter(admin.SimpleListFilter):
+    """Filter by Prosper202 account, listing only the accounts the user may see."""
+
     title = "account"
     parameter_name = "account"
 
     def lookups(self, request, model_admin):
-        return [(a.user_id, str(a)) for a in _visible_accounts(request)]
+        return [(a.user_id, str(a)) for a in _visible_accounts(request)[:ACCOUNT_FILTER_CHOICES]]
 
     def queryset(self, request, queryset):
         if self.value() is None:
@@ -329,7 +316,7 @@ class ConversionAdmin(TrackerAdmin):
 
     @admin.display(description="conversion time (UTC)")
     def conversion_time(self, conversion):
-        return epoch_html(conversion.conv_time)
+        return utc_html(conversion.conv_time)
 
     @admin.display(description="revenue")
     def revenue(self, conversion):
@@ -386,9 +373,9 @@ class ConversionAdmin(TrackerAdmin):
             "opts": self.opts,
             "original": conversion,
             "page": page,
-            "conversion_time": epoch_html(conversion.conv_time),
-            "click_time": epoch_html(conversion.click_time),
-            "can_manage": _can_manage(request.user),
+            "conversion_time": utc_html(conversion.conv_time),
+            "click_time": utc_html(conversion.click_time),
+            "can_manage": tenancy.can_manage_models(request.user),
             "journey_actions": [
                 (name, label, reverse("admin:journeys_conversion_journey_action",
                                       args=[conversion.conv_id, name]))
@@ -406,7 +393,7 @@ class ConversionAdmin(TrackerAdmin):
         """Confirm (GET) then run (POST) rebuild, purge or verify on one conversion."""
         if action not in JOURNEY_ACTIONS:
             raise Http404(f"Unknown journey action {action!r}; allowed: {', '.join(JOURNEY_ACTIONS)}.")
-        if not _can_manage(request.user):
+        if not tenancy.can_manage_models(request.user):
             raise PermissionDenied
         conversion = self._conversion_or_404(request, object_id)
         page_url = reverse("admin:journeys_conversion_change", args=[conversion.conv_id])
@@ -479,7 +466,7 @@ class ClickAdmin(TrackerAdmin):
 
     @admin.display(description="click time (UTC)", ordering="click_time")
     def click_time_utc(self, click):
-        return epoch_html(click.click_time)
+        return utc_html(click.click_time)
 
 
 @admin.register(Campaign)

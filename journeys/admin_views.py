@@ -6,7 +6,6 @@ of the account (plus first touch / last touch / linear for reference). The timel
 the human durations are pure helpers, so they are tested without a database.
 """
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from django.conf import settings
 from django.utils.html import format_html, format_html_join
@@ -22,6 +21,7 @@ from attribution.models import AttributionModel, Snapshot, TouchCredit
 from journeys.cache import get_journey
 from journeys.models import Click, ClickAdvance
 from journeys.services import verify_journeys
+from journeys.utc import utc_datetime
 
 REFERENCE_MODEL_TYPES = ("first_touch", "last_touch", "linear")
 HOUR_SECONDS = 3600
@@ -33,11 +33,6 @@ FLAG_BEYOND_CAP = "beyond cap"
 FLAG_VISITOR_UNKNOWN = "visitor unknown"
 FLAG_CLICK_MISSING = "click row missing"
 FLAG_AFTER_CONVERSION = "after conversion"
-
-
-def utc_datetime(epoch):
-    """An epoch (Prosper202 stores seconds, UTC) as an aware UTC datetime."""
-    return datetime.fromtimestamp(epoch, tz=timezone.utc)
 
 
 def human_duration(seconds):

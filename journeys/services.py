@@ -319,6 +319,24 @@ def check_ids(argument, values):
     return ids
 
 
+def check_optional_window(start, end):
+    """(start, end) epochs where either may be None (no bound); start must not be after end."""
+    start = None if start is None else check_epoch("--start", start)
+    end = None if end is None else check_epoch("--end", end)
+    if start is not None and end is not None and start > end:
+        raise JourneyArgumentError("--start", start, f"must not be after --end ({end})")
+    return start, end
+
+
+def check_existing_accounts(user_ids):
+    """Positive --user ids that all exist in 202_users (deleted ones included)."""
+    user_ids = check_ids("--user", user_ids)
+    unknown = sorted(set(user_ids) - set(store.existing_accounts(user_ids)))
+    if unknown:
+        raise JourneyArgumentError("--user", unknown[0], "no such user_id in 202_users")
+    return user_ids
+
+
 def resolve_window(start=None, end=None, lookback_seconds=None):
     """(start, end) as ints with SPEC defaults: end = now, start = end - lookback."""
     end = int(time.time()) if end is None else check_epoch("--end", end)
@@ -501,16 +519,8 @@ def capture_new_conversions(*, actor, batch_size=DEFAULT_BATCH_SIZE):
 def verify_journeys(*, start=None, end=None, user_ids=None, conv_ids=None):
     """Check stored journeys against SPEC §4.3; returns problems per conversion."""
     rules = JourneyRules.from_settings()
-    start = None if start is None else check_epoch("--start", start)
-    end = None if end is None else check_epoch("--end", end)
-    if start is not None and end is not None and start > end:
-        raise JourneyArgumentError("--start", start, f"must not be after --end ({end})")
-    accounts = None
-    if user_ids is not None:
-        accounts = check_ids("--user", user_ids)
-        unknown = sorted(set(accounts) - set(store.existing_accounts(accounts)))
-        if unknown:
-            raise JourneyArgumentError("--user", unknown[0], "no such user_id in 202_users")
+    start, end = check_optional_window(start, end)
+    accounts = None if user_ids is None else check_existing_accounts(user_ids)
     wanted = None if conv_ids is None else set(check_ids("--conv-id", conv_ids))
     report = VerifyReport()
     seen = set()
@@ -577,16 +587,10 @@ def check_purge_selection(*, conv_ids=None, user_ids=None, start=None, end=None,
         user_ids is None or disabled_scopes or orphans
     ):
         raise JourneyArgumentError("--start/--end/--campaign", "given", "they only narrow a --user purge")
-    start = None if start is None else check_epoch("--start", start)
-    end = None if end is None else check_epoch("--end", end)
-    if start is not None and end is not None and start > end:
-        raise JourneyArgumentError("--start", start, f"must not be after --end ({end})")
+    start, end = check_optional_window(start, end)
     campaign_id = None if campaign_id is None else check_ids("--campaign", [campaign_id])[0]
     if user_ids is not None:
-        user_ids = check_ids("--user", user_ids)
-        unknown = sorted(set(user_ids) - set(store.existing_accounts(user_ids)))
-        if unknown:
-            raise JourneyArgumentError("--user", unknown[0], "no such user_id in 202_users")
+        user_ids = check_existing_accounts(user_ids)
     if conv_ids is not None:
         conv_ids = check_ids("--conv-id", conv_ids)
     return {"conv_ids": conv_ids, "user_ids": user_ids, "start": start, "end": end,

@@ -3,10 +3,10 @@
 Validation here is about shape only (types, required keys, ranges of query parameters); what a
 value means for the business (slug rules, config ranges, default-model rules) is the services' job.
 """
-import datetime
 import json
 
 from attribution.api.errors import ApiError
+from journeys.utc import ISO_PATTERN, utc_text
 
 MODEL_FIELDS = ("model_name", "model_slug", "model_type", "weighting_config", "is_active", "is_default")
 MODEL_CREATE_FIELDS = ("user_id",) + MODEL_FIELDS
@@ -18,7 +18,7 @@ def epoch_iso(epoch):
     """A Unix epoch as an ISO 8601 UTC string ("…Z"), or None."""
     if epoch is None:
         return None
-    return datetime.datetime.fromtimestamp(int(epoch), tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_text(int(epoch), ISO_PATTERN)
 
 
 def _config_object(text):

@@ -1,16 +1,11 @@
 """`manage.py backfill_conversion_journeys`: rebuild journeys for a conversion-time window (SPEC §4.2)."""
-from datetime import datetime, timezone
-
 from django.core.management.base import BaseCommand, CommandError
 
 from attribution.audit import Actor
 from journeys import services
+from journeys.utc import utc_text
 
 BAR_WIDTH = 30
-
-
-def iso(epoch):
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 class ProgressReport:
@@ -83,7 +78,7 @@ class Command(BaseCommand):
         verb = "would write" if result.dry_run else "wrote"
         self.stdout.write(
             f"{'Dry run: ' if result.dry_run else ''}Backfill complete for conv_time "
-            f"{iso(result.start)} to {iso(result.end)} ({result.start}..{result.end}): "
+            f"{utc_text(result.start)} to {utc_text(result.end)} ({result.start}..{result.end}): "
             f"{result.conversions} conversion(s) in {result.batches} batch(es), {verb} "
             f"{result.written} journey(s) ({result.touch_rows} touchpoint rows), "
             f"skipped {result.skipped_disabled} (multi-touch disabled) and "

@@ -17,6 +17,7 @@ from journeys.models import (
     LandingPage,
     TrafficSourceAccount,
 )
+from journeys.utc import MINUTES_PATTERN, utc_text
 
 INSERT_BATCH_SIZE = 1000
 # Tables that must be empty: seeding next to real tracker data would mix ids and accounts.
@@ -86,7 +87,7 @@ class Command(BaseCommand):
             f"landing pages: {len(dataset.landing_pages)}, "
             f"traffic-source accounts: {len(dataset.traffic_sources)}",
             f"  clicks: {len(dataset.clicks)} (visitor rows: {len(dataset.clicks_advance)}), "
-            f"{_iso(features['window_start'])} to {_iso(features['window_end'])}",
+            f"{utc_text(features['window_start'], MINUTES_PATTERN)} to {utc_text(features['window_end'], MINUTES_PATTERN)}",
             f"  conversions: {len(dataset.conversions)} "
             f"({features['multi_touch_visitors']} from visitors with several clicks, "
             f"{len(features['deleted_conv_ids'])} soft-deleted)",
@@ -106,10 +107,6 @@ class Command(BaseCommand):
             f"--end {features['window_end']}",
         ]
         self.stdout.write("\n".join(lines))
-
-
-def _iso(epoch):
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch))
 
 
 def _write(dataset, database):
