@@ -36,7 +36,7 @@ from attribution.tenancy import (
     restrict_to_visible,
     visible_account_ids,
 )
-from journeys.admin import AccountFilter, CappedCountPaginator, ReadOnlyAdminMixin
+from journeys.admin import BIGINT_MAX, AccountFilter, CappedCountPaginator, ReadOnlyAdminMixin, parse_id
 from journeys.models import Account
 from journeys.utc import utc_html
 
@@ -419,10 +419,8 @@ class ModelIdFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() is None:
             return queryset
-        try:
-            return queryset.filter(model_id=int(self.value()))
-        except ValueError:
-            return queryset.none()
+        model_id = parse_id(self.value())
+        return queryset.none() if model_id is None else queryset.filter(model_id=model_id)
 
 
 @admin.register(AuditEntry)
@@ -479,8 +477,8 @@ def _positive_int(value, name):
         number = int(value)
     except (TypeError, ValueError):
         raise Http404(f"{name} must be an integer, got {value!r}.")
-    if number < 1:
-        raise Http404(f"{name} must be positive, got {value!r}.")
+    if not 1 <= number <= BIGINT_MAX:
+        raise Http404(f"{name} must be a positive id, got {value!r}.")
     return number
 
 

@@ -23,8 +23,8 @@ from attribution.audit import Actor
 from attribution.models import SCOPE_TYPES, AttributionModel, Export, Snapshot
 from attribution.tenancy import (
     MANAGE_PERMISSION,
-    VIEW_PERMISSION,
     can_see_account,
+    can_view_reports,
     restrict_to_visible,
     visible_account_ids,
 )
@@ -56,10 +56,10 @@ class _ReportPermissionMixin(ReadOnlyAdminMixin):
     """Read access follows the Prosper202 view permission and the user's accounts."""
 
     def has_module_permission(self, request):
-        return request.user.has_perm(VIEW_PERMISSION)
+        return can_view_reports(request.user)
 
     def has_view_permission(self, request, obj=None):
-        if not request.user.has_perm(VIEW_PERMISSION):
+        if not can_view_reports(request.user):
             return False
         return obj is None or can_see_account(request.user, obj.user_id)
 
@@ -270,7 +270,8 @@ def _money(value):
 
 def dashboard_view(request):
     """KPI cards, a Chart.js chart and the rows of one or more models' snapshots."""
-    _require(request, VIEW_PERMISSION)
+    if not can_view_reports(request.user):
+        raise PermissionDenied
     form = _report_form(request, _visible_models(request.user).filter(is_default=True)[:1])
     panels, chart = [], None
     if form.is_valid():
@@ -326,7 +327,8 @@ def dashboard_view(request):
 @require_http_methods(["GET", "POST"])
 def comparison_view(request):
     """Selected models side by side; POST promotes one model to its account's default."""
-    _require(request, VIEW_PERMISSION)
+    if not can_view_reports(request.user):
+        raise PermissionDenied
     if request.method == "POST":
         return _promote(request)
     default_models = _default_compared_models(request.user)
@@ -448,7 +450,8 @@ def schedule_export_view(request):
 
 def export_download_view(request, export_id):
     """Stream a completed export's file to a user who may see its account (others get 404)."""
-    _require(request, VIEW_PERMISSION)
+    if not can_view_reports(request.user):
+        raise PermissionDenied
     export = restrict_to_visible(Export.objects.all(), request.user).filter(export_id=export_id).first()
     if export is None:
         raise Http404("No such export among your accounts.")

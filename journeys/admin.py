@@ -61,7 +61,8 @@ class CappedCountPaginator(Paginator):
         return COUNT_CAP
 
 
-def _int_or_none(value):
+def parse_id(value):
+    """A database id from a query-string value, or None when it is not a whole number in range."""
     return int(value) if value is not None and str(value).isdigit() and int(value) <= BIGINT_MAX else None
 
 
@@ -114,7 +115,7 @@ class AccountFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() is None:
             return queryset
-        account_id = _int_or_none(self.value())
+        account_id = parse_id(self.value())
         return queryset.none() if account_id is None else queryset.filter(user_id=account_id)
 
 
@@ -127,7 +128,7 @@ class CampaignFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         campaigns = tenancy.restrict_to_visible(Campaign.objects.all(), request.user)
-        account_id = _int_or_none(request.GET.get(AccountFilter.parameter_name))
+        account_id = parse_id(request.GET.get(AccountFilter.parameter_name))
         if account_id is not None:
             campaigns = campaigns.filter(user_id=account_id)
         return [(c.aff_campaign_id, str(c)) for c in campaigns]
@@ -135,7 +136,7 @@ class CampaignFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() is None:
             return queryset
-        campaign_id = _int_or_none(self.value())
+        campaign_id = parse_id(self.value())
         return queryset.none() if campaign_id is None else queryset.filter(**{self.campaign_field: campaign_id})
 
 
@@ -151,7 +152,7 @@ class AdvertiserFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         advertisers = tenancy.restrict_to_visible(Advertiser.objects.all(), request.user)
-        account_id = _int_or_none(request.GET.get(AccountFilter.parameter_name))
+        account_id = parse_id(request.GET.get(AccountFilter.parameter_name))
         if account_id is not None:
             advertisers = advertisers.filter(user_id=account_id)
         return [(a.aff_network_id, str(a)) for a in advertisers]
@@ -159,7 +160,7 @@ class AdvertiserFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() is None:
             return queryset
-        advertiser_id = _int_or_none(self.value())
+        advertiser_id = parse_id(self.value())
         if advertiser_id is None:
             return queryset.none()
         campaign_ids = Campaign.objects.filter(aff_network_id=advertiser_id).values("aff_campaign_id")
@@ -309,7 +310,7 @@ class ConversionAdmin(TrackerAdmin):
             return queryset, False
         if term.lower().startswith("txn:"):
             return queryset.filter(transaction_id=term[4:].strip()), False
-        number = _int_or_none(term)
+        number = parse_id(term)
         if number is not None:
             return queryset.filter(Q(conv_id=number) | Q(click_id=number)), False
         return queryset.filter(transaction_id=term), False
@@ -461,7 +462,7 @@ class ClickAdmin(TrackerAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        click_id = _int_or_none(term)
+        click_id = parse_id(term)
         return (queryset.none() if click_id is None else queryset.filter(click_id=click_id)), False
 
     @admin.display(description="click time (UTC)", ordering="click_time")
