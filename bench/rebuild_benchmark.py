@@ -71,9 +71,12 @@ def seed(conversions, days):
 
     schema.install(connection)
     rng = random.Random(202)
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         for table in schema.TABLES:
-            cursor.execute(f"DELETE FROM `{table.name}`")
+            # TRUNCATE, not DELETE: purging millions of deleted rows from the previous size would
+            # run in InnoDB's background during the timed rebuild (it made runs vary 2x).
+            cursor.execute(f"TRUNCATE TABLE `{table.name}`")
+    with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("INSERT INTO `202_users` (user_id, user_name, user_email) VALUES (1, 'bench', 'b@example.com')")
         cursor.execute("INSERT INTO `202_aff_networks` (aff_network_id, user_id, aff_network_name) VALUES (1, 1, 'N')")
         insert_many(cursor, "202_aff_campaigns",
