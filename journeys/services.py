@@ -392,20 +392,16 @@ def backfill_journeys(*, start=None, end=None, user_ids=None, batch_size=DEFAULT
     result = BackfillResult(start=start, end=end, dry_run=dry_run, warnings=warnings,
                             highest_conv_id=store.highest_conv_id())
     began = time.monotonic()
-    after = 0
-    while accounts is None or accounts:
-        batch = store.conversion_batch(
-            after_conv_id=after, limit=batch_size, start=start, end=end,
-            user_ids=accounts, campaign_ids=campaign_ids,
-        )
-        if not batch:
-            break
+    batches = () if accounts == [] else store.conversion_batches(
+        batch_size=batch_size, start=start, end=end, user_ids=accounts, campaign_ids=campaign_ids,
+    )
+    for batch in batches:
         with transaction.atomic():
             outcome = _run_batch(batch, rules, dry_run=dry_run)
         _tally(result, batch, outcome)
         result.batches += 1
         result.elapsed_seconds = time.monotonic() - began
-        after = result.last_conv_id = batch[-1].conv_id
+        result.last_conv_id = batch[-1].conv_id
         result.first_conv_id = result.first_conv_id or batch[0].conv_id
         if progress is not None:
             progress(result)
@@ -524,15 +520,9 @@ def verify_journeys(*, start=None, end=None, user_ids=None, conv_ids=None):
     wanted = None if conv_ids is None else set(check_ids("--conv-id", conv_ids))
     report = VerifyReport()
     seen = set()
-    after = 0
-    while True:
-        batch = store.conversion_batch(
-            after_conv_id=after, limit=VERIFY_BATCH_SIZE, start=start, end=end,
-            user_ids=accounts, conv_ids=wanted,
-        )
-        if not batch:
-            break
-        after = batch[-1].conv_id
+    for batch in store.conversion_batches(
+        batch_size=VERIFY_BATCH_SIZE, start=start, end=end, user_ids=accounts, conv_ids=wanted,
+    ):
         if wanted is not None:
             seen.update(c.conv_id for c in batch)
         _verify_batch(batch, rules, report)
@@ -661,15 +651,9 @@ def _conv_id_targets(conv_ids):
 
 
 def _account_targets(user_ids, start, end, campaign_ids):
-    after = 0
-    while True:
-        batch = store.conversion_batch(
-            after_conv_id=after, limit=PURGE_BATCH_SIZE, start=start, end=end,
-            user_ids=user_ids, campaign_ids=campaign_ids,
-        )
-        if not batch:
-            return
-        after = batch[-1].conv_id
+    for batch in store.conversion_batches(
+        batch_size=PURGE_BATCH_SIZE, start=start, end=end, user_ids=user_ids, campaign_ids=campaign_ids,
+    ):
         yield [(c.conv_id, c.user_id) for c in batch]
 
 
@@ -677,12 +661,7 @@ def _disabled_scope_targets(user_ids):
     """Conversions whose effective multi-touch flag is disabled, account by account."""
     for account_id in store.accounts_with_disabled_settings(user_ids):
         policy = MultiTouchPolicy(store.setting_rows([account_id]).get(account_id, []))
-        after = 0
-        while True:
-            batch = store.conversion_batch(after_conv_id=after, limit=PURGE_BATCH_SIZE, user_ids=[account_id])
-            if not batch:
-                break
-            after = batch[-1].conv_id
+        for batch in store.conversion_batches(batch_size=PURGE_BATCH_SIZE, user_ids=[account_id]):
             yield [
                 (c.conv_id, c.user_id) for c in batch
                 if not policy.enabled(c.campaign_id, c.advertiser_id)

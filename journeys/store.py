@@ -56,6 +56,16 @@ def chunks(values, size):
         yield values[index:index + size]
 
 
+def conversion_batches(*, batch_size, after_conv_id=0, **filters):
+    """Every conversion matching `filters` (see conversion_batch), in keyset batches on conv_id."""
+    while True:
+        batch = conversion_batch(after_conv_id=after_conv_id, limit=batch_size, **filters)
+        if not batch:
+            return
+        yield batch
+        after_conv_id = batch[-1].conv_id
+
+
 def conversion_batch(*, after_conv_id, limit, start=None, end=None, user_ids=None,
                      campaign_ids=None, conv_ids=None, using="default"):
     """The next `limit` conversions with conv_id > after_conv_id (keyset on the primary key).
