@@ -410,6 +410,11 @@ class ScheduleExportForm(forms.Form):
     webhook_secret = forms.CharField(required=False, max_length=255,
                                      widget=forms.PasswordInput(render_value=False),
                                      help_text="Signs the webhook body (HMAC-SHA256); never shown again.")
+    webhook_headers = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text='Optional extra request headers as a JSON object, e.g. {"Authorization": "Bearer …"}; '
+                  "never shown again.",
+    )
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -428,7 +433,8 @@ def schedule_export_view(request):
                 scope_id=None if data["scope_type"] == "global" else data["scope_id"],
                 start_hour=_epoch(data["start"]), end_hour=_epoch(data["end"]),
                 requested_format=data["requested_format"], webhook_url=data["webhook_url"],
-                webhook_secret=data["webhook_secret"], actor=Actor.from_request(request),
+                webhook_secret=data["webhook_secret"], webhook_headers=data["webhook_headers"],
+                actor=Actor.from_request(request),
                 viewer=request.user,
             )
         except exports.ExportRequestError as error:

@@ -14,6 +14,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import secrets
 import socket
 import time
@@ -60,6 +61,14 @@ WEBHOOK_MAX_ATTEMPTS = 3
 WEBHOOK_BACKOFF_BASE_SECONDS = 2.0
 WEBHOOK_BODY_MAX_CHARS = 4000
 SIGNATURE_HEADER = "X-Prosper202-Signature"
+WEBHOOK_MAX_EXTRA_HEADERS = 20
+WEBHOOK_HEADER_VALUE_MAX_LENGTH = 1000
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
+# Headers the webhook sets itself; `webhook_headers` may not replace them.
+_RESERVED_HEADERS = {
+    "content-type", "content-length", "host", "connection", "transfer-encoding", "user-agent",
+    SIGNATURE_HEADER.lower(),
+}
 
 
 class ExportRequestError(ValueError):
@@ -113,8 +122,40 @@ def _check_webhook_url(url):
     return None
 
 
+def parse_webhook_headers(raw):
+    """Extra webhook request headers (e.g. the receiver's own Authorization) as a dict.
+
+    `raw` is a dict, its JSON text (the `webhook_headers` column) or empty; raises ValueError
+    naming the offending header.
+    """
+    if raw in (None, "", {}):
+        return {}
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError as error:
+            raise ValueError(f"must be a JSON object of header names to values ({error})")
+    if not isinstance(raw, dict):
+        raise ValueError(f"must be an object of header names to string values, got {type(raw).__name__}")
+    if len(raw) > WEBHOOK_MAX_EXTRA_HEADERS:
+        raise ValueError(f"at most {WEBHOOK_MAX_EXTRA_HEADERS} headers, got {len(raw)}")
+    for name, value in raw.items():
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            raise ValueError(f"{name!r} is not a valid HTTP header name (letters, digits and '-')")
+        if name.lower() in _RESERVED_HEADERS:
+            raise ValueError(f"{name!r} is set by the webhook itself and cannot be replaced")
+        if not isinstance(value, str) or len(value) > WEBHOOK_HEADER_VALUE_MAX_LENGTH or any(
+            character in value for character in "\r\n\0"
+        ):
+            raise ValueError(
+                f"header {name!r} needs a one-line string value of at most "
+                f"{WEBHOOK_HEADER_VALUE_MAX_LENGTH} characters"
+            )
+    return dict(raw)
+
+
 def schedule_export(*, model, scope_type, scope_id, start_hour, end_hour, requested_format,
-                    webhook_url=None, webhook_secret=None, actor, viewer=None):
+                    webhook_url=None, webhook_secret=None, webhook_headers=None, actor, viewer=None):
     """Validate and queue one export of `model`'s snapshots; audited as export_scheduled.
 
     `viewer` (a Django user) limits the model to that user's accounts; raises ExportRequestError
@@ -153,6 +194,13 @@ def schedule_export(*, model, scope_type, scope_id, start_hour, end_hour, reques
             errors["webhook_secret"] = "must be at most 255 characters"
     elif webhook_secret:
         errors["webhook_secret"] = "is only used with a webhook URL; give one or leave the secret empty"
+    try:
+        extra_headers = parse_webhook_headers(webhook_headers)
+    except ValueError as error:
+        errors["webhook_headers"] = str(error)
+    else:
+        if extra_headers and not webhook_url:
+            errors["webhook_headers"] = "are only sent with a webhook URL; give one or leave them empty"
     if errors:
         raise ExportRequestError(errors)
     now = _now()
@@ -160,7 +208,9 @@ def schedule_export(*, model, scope_type, scope_id, start_hour, end_hour, reques
         export = Export.objects.create(
             user_id=model.user_id, model_id=model.model_id, scope_type=scope_type, scope_id=scope_id,
             start_hour=start_hour, end_hour=end_hour, requested_format=export_format, status=PENDING,
-            webhook_url=webhook_url, webhook_secret=webhook_secret, queued_at=now,
+            webhook_url=webhook_url, webhook_secret=webhook_secret,
+            webhook_headers=json.dumps(extra_headers, sort_keys=True) if extra_headers else None,
+            queued_at=now,
             created_at=now, updated_at=now,
         )
         audit.record(
@@ -409,17 +459,26 @@ def _post(parts, port, address, body, headers):
         connection.close()
 
 
+def _stored_webhook_headers(export):
+    """The row's extra headers; a row that breaks the rules (written elsewhere) sends nothing."""
+    try:
+        return parse_webhook_headers(export.webhook_headers)
+    except ValueError as problem:
+        raise WebhookRefused(f"webhook_headers {problem}")
+
+
 def deliver_webhook(export):
     """POST the signed payload with retries and record the outcome on the export row."""
     body = webhook_payload(export)
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "Prosper202-Attribution-Ops/1",
-        SIGNATURE_HEADER: sign(body, export.webhook_secret or ""),
-    }
     status_code, response_text, error_text = None, "", None
     attempts = 0
     try:
+        headers = {
+            **_stored_webhook_headers(export),
+            "Content-Type": "application/json",
+            "User-Agent": "Prosper202-Attribution-Ops/1",
+            SIGNATURE_HEADER: sign(body, export.webhook_secret or ""),
+        }
         parts, port, address = resolve_webhook_target(export.webhook_url)
     except WebhookRefused as refusal:
         error_text = f"Webhook refused, no request sent: {refusal}"

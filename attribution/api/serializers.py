@@ -208,7 +208,10 @@ def model_creation_from_body(body):
     return dict(body)
 
 
-_EXPORT_FIELDS = ("scope", "scope_id", "start_hour", "end_hour", "format", "webhook_url", "webhook_secret")
+_EXPORT_FIELDS = (
+    "scope", "scope_id", "start_hour", "end_hour", "format", "webhook_url", "webhook_secret",
+    "webhook_headers",
+)
 _EXPORT_TYPES = {
     "scope": (_is_string, "a string"),
     "scope_id": (lambda value: value is None or _is_id(value), "a non-negative integer or null"),
@@ -217,6 +220,8 @@ _EXPORT_TYPES = {
     "format": (_is_string, "a string"),
     "webhook_url": (_is_string_or_null, "a string or null"),
     "webhook_secret": (_is_string_or_null, "a string or null"),
+    "webhook_headers": (lambda value: value is None or isinstance(value, dict),
+                        "an object of header names to string values, or null"),
 }
 
 

@@ -399,7 +399,8 @@ def schedule_export(request, model_id):
             model=model, scope_type=body.get("scope", "global"), scope_id=body.get("scope_id"),
             start_hour=body["start_hour"], end_hour=body["end_hour"],
             requested_format=body.get("format", "csv"), webhook_url=body.get("webhook_url"),
-            webhook_secret=body.get("webhook_secret"), actor=_actor(request), viewer=request.user,
+            webhook_secret=body.get("webhook_secret"), webhook_headers=body.get("webhook_headers"),
+            actor=_actor(request), viewer=request.user,
         )
     except exports.ExportRequestError as error:
         fields = {_EXPORT_FIELD_NAMES.get(name, name): problem for name, problem in error.fields.items()}

@@ -72,6 +72,13 @@ def test_schedule_stores_a_pending_row_and_audits_it(model_with_rows):
         ({"start_hour": BASE_HOUR + 7200}, "start_hour"),
         ({"scope_type": "galaxy"}, "scope_type"),
         ({"scope_id": 5}, "scope_id"),
+        ({"webhook_headers": {"X-Token": "t"}}, "webhook_headers"),
+        ({"webhook_url": "https://example.com/x", "webhook_secret": "s",
+          "webhook_headers": {"X-Prosper202-Signature": "forged"}}, "webhook_headers"),
+        ({"webhook_url": "https://example.com/x", "webhook_secret": "s",
+          "webhook_headers": {"X-Token": "line\nbreak"}}, "webhook_headers"),
+        ({"webhook_url": "https://example.com/x", "webhook_secret": "s",
+          "webhook_headers": "[1, 2]"}, "webhook_headers"),
     ],
 )
 def test_invalid_schedule_names_the_field_and_writes_nothing(model_with_rows, overrides, field):
@@ -290,6 +297,37 @@ def test_webhook_is_signed_and_carries_the_payload(model_with_rows, settings, no
     }
     assert export.webhook_status_code == 200 and export.webhook_response_body == "received"
     assert export.webhook_attempted_at and export.last_error is None
+
+
+def test_webhook_sends_the_extra_headers_but_keeps_its_own(model_with_rows, settings, no_backoff):
+    settings.ATTRIBUTION_WEBHOOK_ALLOW_PRIVATE = True
+    with Receiver() as receiver:
+        export = schedule(
+            model_with_rows, webhook_url=receiver.url, webhook_secret="s",
+            webhook_headers='{"Authorization": "Bearer receiver-token", "X-Tenant": "acme"}',
+        )
+        exports.process_pending_exports()
+    (request,) = receiver.requests
+    assert request["headers"]["Authorization"] == "Bearer receiver-token"
+    assert request["headers"]["X-Tenant"] == "acme"
+    assert request["headers"]["Content-Type"] == "application/json"
+    assert request["headers"]["X-Prosper202-Signature"] == hmac.new(
+        b"s", request["body"], hashlib.sha256
+    ).hexdigest()
+    export.refresh_from_db()
+    assert json.loads(export.webhook_headers) == {"Authorization": "Bearer receiver-token", "X-Tenant": "acme"}
+
+
+def test_a_row_with_broken_headers_sends_nothing_and_keeps_the_file(model_with_rows, settings):
+    settings.ATTRIBUTION_WEBHOOK_ALLOW_PRIVATE = True
+    with Receiver() as receiver:
+        export = schedule(model_with_rows, webhook_url=receiver.url, webhook_secret="s")
+        Export.objects.filter(pk=export.pk).update(webhook_headers="not json")
+        exports.process_pending_exports()
+    assert receiver.requests == []
+    export.refresh_from_db()
+    assert export.status == "completed" and Path(export.file_path).is_file()
+    assert "webhook_headers must be a JSON object" in export.last_error
 
 
 def test_failing_receiver_gets_three_attempts_and_the_file_is_kept(model_with_rows, settings, no_backoff):

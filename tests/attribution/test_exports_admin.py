@@ -106,10 +106,12 @@ def test_schedule_form_shows_service_errors_on_fields(client, tracker):
     response = client.post(reverse("attribution_export_schedule"), {
         "model": model.model_id, "scope_type": "global", "start": "2024-03-02 00:00", "end": "2024-03-01 00:00",
         "requested_format": "csv", "webhook_url": "gopher://x", "webhook_secret": "s",
+        "webhook_headers": '{"Host": "evil.example"}',
     })
     assert response.status_code == 200
     errors = response.context["form"].errors
     assert "is after end_hour" in str(errors["start"]) and "http(s)" in str(errors["webhook_url"])
+    assert errors["webhook_headers"] == ["'Host' is set by the webhook itself and cannot be replaced"]
     assert not Export.objects.exists()
 
 

@@ -42,6 +42,16 @@ def test_schedule_returns_201_without_the_secret(api, models):
     assert json.loads(audit.metadata)["actor"] == {"type": "api", "username": "manager"}
 
 
+def test_webhook_headers_are_stored_but_never_returned(api, models):
+    response = _schedule(api("manager"), models["acme_default"], **WEBHOOK,
+                         webhook_headers={"Authorization": "Bearer receiver-token"})
+
+    assert response.status_code == 201
+    assert "receiver-token" not in response.content.decode()
+    stored = Export.objects.get(export_id=response.json()["data"]["export_id"])
+    assert json.loads(stored.webhook_headers) == {"Authorization": "Bearer receiver-token"}
+
+
 @pytest.mark.parametrize(
     "body, field",
     [
@@ -53,6 +63,8 @@ def test_schedule_returns_201_without_the_secret(api, models):
         ({"start_hour": H0 + 2 * HOUR}, "start_hour"),
         ({"start_hour": "today"}, "start_hour"),
         ({"bogus": 1}, "bogus"),
+        ({**WEBHOOK, "webhook_headers": ["X-Token: t"]}, "webhook_headers"),
+        ({**WEBHOOK, "webhook_headers": {"Content-Type": "text/plain"}}, "webhook_headers"),
     ],
 )
 def test_invalid_export_requests_are_422_naming_the_field(api, models, body, field):
