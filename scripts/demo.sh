@@ -12,14 +12,15 @@ manage() { .venv/bin/python manage.py "$@"; }
 mkdir -p var
 manage migrate --verbosity 0
 manage install_schema
-if [ "$(manage shell -c 'from journeys.models import Account; print(Account.objects.exists())')" = "False" ]; then
+# Seed only an empty database (decided by exit code: `shell` also prints a banner).
+if manage shell --no-imports -c "import sys; from journeys.models import Account; sys.exit(1 if Account.objects.exists() else 0)"; then
   manage seed_demo_data
   manage backfill_conversion_journeys --start 0
   manage attribution_rebuild --start "$(( $(date +%s) - 15 * 86400 ))" --end "$(date +%s)"
 fi
 manage setup_schedules
 export DJANGO_SUPERUSER_PASSWORD=${DEMO_ADMIN_PASSWORD:-attribution-demo}
-manage shell -c "from django.contrib.auth import get_user_model; import sys; sys.exit(0 if get_user_model().objects.filter(username='admin').exists() else 1)" \
+manage shell --no-imports -c "from django.contrib.auth import get_user_model; import sys; sys.exit(0 if get_user_model().objects.filter(username='admin').exists() else 1)" \
   || manage createsuperuser --noinput --username admin --email admin@example.com
 
 manage qcluster >var/qcluster.log 2>&1 &
