@@ -168,19 +168,19 @@ def accounts_with_disabled_settings(user_ids=None, using="default"):
         return [row[0] for row in cursor.fetchall()]
 
 
+def _rows_for_ids(connection, sql, ids):
+    """Rows of `sql` (whose `{ids}` is an IN list) over `ids`, a bounded statement at a time."""
+    with connection.cursor() as cursor:
+        for chunk in chunks(sorted(set(ids)), IDS_PER_STATEMENT):
+            cursor.execute(sql.format(ids=_marks(len(chunk))), chunk)
+            yield from cursor.fetchall()
+
+
 def visitors_of_clicks(click_ids, using=None):
     """click_id -> ip_id from 202_clicks_advance (missing click ids: visitor unknown)."""
     connection = connections[using or settings.HEAVY_READ_DATABASE]
-    visitors = {}
-    with connection.cursor() as cursor:
-        for chunk in chunks(sorted(set(click_ids)), IDS_PER_STATEMENT):
-            cursor.execute(
-                f"SELECT click_id, ip_id FROM {_q(connection, CLICKS_ADVANCE)}"
-                f" WHERE click_id IN ({_marks(len(chunk))})",
-                chunk,
-            )
-            visitors.update(cursor.fetchall())
-    return visitors
+    sql = f"SELECT click_id, ip_id FROM {_q(connection, CLICKS_ADVANCE)} WHERE click_id IN ({{ids}})"
+    return dict(_rows_for_ids(connection, sql, click_ids))
 
 
 def collect_candidates(conversions, *, lookback_seconds, max_touches, visitors=None, using=None):
@@ -315,16 +315,8 @@ def replace_journeys(journeys, *, created_at, using="default"):
 def touchpoint_counts(conv_ids, using="default"):
     """conv_id -> number of touchpoint rows, for the conversions that have any."""
     connection = connections[using]
-    counts = {}
-    with connection.cursor() as cursor:
-        for chunk in chunks(sorted(set(conv_ids)), IDS_PER_STATEMENT):
-            cursor.execute(
-                f"SELECT conv_id, COUNT(*) FROM {_q(connection, TOUCHPOINTS)}"
-                f" WHERE conv_id IN ({_marks(len(chunk))}) GROUP BY conv_id",
-                chunk,
-            )
-            counts.update(cursor.fetchall())
-    return counts
+    sql = f"SELECT conv_id, COUNT(*) FROM {_q(connection, TOUCHPOINTS)} WHERE conv_id IN ({{ids}}) GROUP BY conv_id"
+    return dict(_rows_for_ids(connection, sql, conv_ids))
 
 
 def delete_touchpoints(conv_ids, using="default"):
@@ -343,16 +335,13 @@ def delete_touchpoints(conv_ids, using="default"):
 def stored_touches(conv_ids, using="default"):
     """conv_id -> [(click_id, click_time, position)] in stored order, for conversions with rows."""
     connection = connections[using]
+    sql = (
+        f"SELECT conv_id, click_id, click_time, position FROM {_q(connection, TOUCHPOINTS)}"
+        " WHERE conv_id IN ({ids}) ORDER BY conv_id, position, touchpoint_id"
+    )
     touches = defaultdict(list)
-    with connection.cursor() as cursor:
-        for chunk in chunks(sorted(set(conv_ids)), IDS_PER_STATEMENT):
-            cursor.execute(
-                f"SELECT conv_id, click_id, click_time, position FROM {_q(connection, TOUCHPOINTS)}"
-                f" WHERE conv_id IN ({_marks(len(chunk))}) ORDER BY conv_id, position, touchpoint_id",
-                chunk,
-            )
-            for conv_id, *touch in cursor.fetchall():
-                touches[conv_id].append(tuple(touch))
+    for conv_id, *touch in _rows_for_ids(connection, sql, conv_ids):
+        touches[conv_id].append(tuple(touch))
     return touches
 
 
