@@ -15,11 +15,10 @@ from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 
 from attribution import services
-from attribution.audit import Actor
 from attribution.credit import InvalidModelConfig, describe_config, validate_config
 from attribution.forms import (
     CONFIG_FIELDS,
@@ -28,17 +27,24 @@ from attribution.forms import (
     ScopeSettingForm,
     config_from_inputs,
 )
-from attribution.models import AUDIT_ACTIONS, AttributionModel, AttributionSetting, AuditEntry
-from attribution.tenancy import (
+from attribution.models import AttributionModel, AttributionSetting
+from tracker.admin_helpers import (
+    AccountFilter,
+    CappedCountPaginator,
+    ReadOnlyAdminMixin,
+    parse_id,
+)
+from tracker.arguments import ID_MAX
+from tracker.audit import Actor
+from tracker.models import AUDIT_ACTIONS, Account, AuditEntry
+from tracker.tenancy import (
     can_manage_models,
     can_see_account,
     can_view_reports,
     restrict_to_visible,
     visible_account_ids,
 )
-from journeys.admin import BIGINT_MAX, AccountFilter, CappedCountPaginator, ReadOnlyAdminMixin, parse_id
-from journeys.models import Account
-from journeys.utc import utc_html
+from tracker.utc import utc_html
 
 SECONDS_PER_DAY = 86400
 # Fields whose change alters the numbers a rebuild writes (type, weights, whether it runs).
@@ -477,7 +483,7 @@ def _positive_int(value, name):
         number = int(value)
     except (TypeError, ValueError):
         raise Http404(f"{name} must be an integer, got {value!r}.")
-    if not 1 <= number <= BIGINT_MAX:
+    if not 1 <= number <= ID_MAX:
         raise Http404(f"{name} must be a positive id, got {value!r}.")
     return number
 

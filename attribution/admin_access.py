@@ -11,9 +11,9 @@ from django.contrib.auth.admin import UserAdmin
 from django.db.models import OuterRef, Subquery
 
 from attribution.api.auth import assign_new_secret, revoke_tokens
-from attribution.models import AccountAccess, ApiToken
-from attribution.tenancy import can_view_reports
-from journeys.models import Account
+from attribution.models import ApiToken
+from tracker.models import Account, AccountAccess
+from tracker.tenancy import can_view_reports
 
 
 @admin.register(ApiToken)

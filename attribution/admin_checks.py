@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from attribution.system_checks import overall_status, run_checks
-from attribution.tenancy import VIEW_PERMISSION, visible_account_ids
+from tracker.tenancy import VIEW_PERMISSION, visible_account_ids
 
 
 def system_checks_view(request):

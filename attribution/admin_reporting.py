@@ -19,17 +19,17 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods
 
 from attribution import exports, reporting
-from attribution.audit import Actor
 from attribution.models import SCOPE_TYPES, AttributionModel, Export, Snapshot
-from attribution.tenancy import (
+from tracker.admin_helpers import CappedCountPaginator, ReadOnlyAdminMixin
+from tracker.audit import Actor
+from tracker.tenancy import (
     MANAGE_PERMISSION,
     can_see_account,
     can_view_reports,
     restrict_to_visible,
     visible_account_ids,
 )
-from journeys.admin import CappedCountPaginator, ReadOnlyAdminMixin
-from journeys.utc import MINUTES_PATTERN, utc_html, utc_text
+from tracker.utc import MINUTES_PATTERN, utc_html, utc_text
 
 RANGE_HOURS = {"24h": 24, "7d": 7 * 24, "30d": 30 * 24}
 RANGE_CHOICES = (("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("30d", "Last 30 days"),

@@ -29,7 +29,6 @@ from django.db.models import Q
 from django.urls import reverse
 from openpyxl import Workbook
 
-from attribution import audit
 from attribution.models import AttributionModel, CronjobLog, Export
 from attribution.reporting import (
     ReportRequestError,
@@ -38,8 +37,9 @@ from attribution.reporting import (
     roi_percent,
     snapshot_rows,
 )
-from attribution.tenancy import require_account
-from journeys.utc import ISO_PATTERN, utc_text
+from tracker import audit
+from tracker.tenancy import require_account
+from tracker.utc import ISO_PATTERN, utc_text
 
 logger = logging.getLogger("attribution.exports")
 

@@ -4,12 +4,18 @@ The forms turn per-type inputs into a weighting config and ask the services to v
 the rules themselves live in attribution.credit and attribution.services, never here.
 """
 import json
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 from django import forms
 
 from attribution import services
-from attribution.models import MODEL_TYPES, SETTING_SCOPE_TYPES, AttributionModel, AttributionSetting
+from attribution.models import (
+    MODEL_TYPES,
+    SETTING_SCOPE_TYPES,
+    AttributionModel,
+    AttributionSetting,
+)
 
 CONFIG_FIELDS_BY_TYPE = {
     "time_decay": ("half_life_hours",),

@@ -3,12 +3,11 @@
 The 202 tables keep Prosper202's column names; see `journeys/schema.py` for their DDL.
 Times are Unix epoch seconds, as in Prosper202.
 """
-import json
 
 from django.conf import settings
 from django.db import models
 
-from journeys.models import Account
+from tracker.models import Account
 
 MODEL_TYPES = (
     ("last_touch", "Last touch"),
@@ -30,21 +29,6 @@ SCOPE_TYPES = (
 
 # Scopes a settings row can have (SPEC §5.3); snapshots use all of SCOPE_TYPES.
 SETTING_SCOPE_TYPES = SCOPE_TYPES[:3]
-
-AUDIT_ACTIONS = (
-    "model_create",
-    "model_update",
-    "model_delete",
-    "model_default_changed",
-    "settings_update",
-    "multi_touch_enable",
-    "multi_touch_disable",
-    "journey_purge",
-    "journey_backfill",
-    "export_scheduled",
-    "snapshot_rebuild",
-)
-
 
 class AttributionModel(models.Model):
     """`202_attribution_models`: one weighting model of one Prosper202 user."""
@@ -158,34 +142,6 @@ class TouchCredit(models.Model):
         db_table = "202_attribution_touchpoints"
 
 
-class AuditEntry(models.Model):
-    """`202_attribution_audit`: who changed what, written in the changing transaction."""
-
-    audit_id = models.BigAutoField(primary_key=True)
-    user = models.ForeignKey(
-        Account, db_column="user_id", db_constraint=False, on_delete=models.DO_NOTHING,
-        related_name="+",
-    )
-    model_id = models.PositiveBigIntegerField(null=True)
-    action = models.CharField(max_length=50)
-    metadata = models.TextField(null=True)
-    created_at = models.PositiveIntegerField()
-
-    class Meta:
-        managed = False
-        db_table = "202_attribution_audit"
-        ordering = ["-audit_id"]
-        verbose_name = "audit entry"
-        verbose_name_plural = "audit log"
-
-    @property
-    def metadata_dict(self):
-        try:
-            return json.loads(self.metadata or "{}")
-        except ValueError:
-            return {"unparsed": self.metadata}
-
-
 class Export(models.Model):
     """`202_attribution_exports`: a scheduled snapshot export and its webhook result."""
 
@@ -263,25 +219,6 @@ class AttributionPermissions(models.Model):
             ("view_attribution_reports", "Can view attribution reports and journeys"),
             ("manage_attribution_models", "Can manage attribution models, settings and rebuilds"),
         ]
-
-
-class AccountAccess(models.Model):
-    """Which Prosper202 account (`202_users.user_id`) a Django user may see (SPEC §9)."""
-
-    django_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account_access"
-    )
-    account_id = models.PositiveIntegerField(help_text="Prosper202 user_id")
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["django_user", "account_id"], name="unique_account_access")
-        ]
-        verbose_name = "account access"
-        verbose_name_plural = "account access"
-
-    def __str__(self):
-        return f"{self.django_user} → account {self.account_id}"
 
 
 class ApiToken(models.Model):

@@ -33,10 +33,16 @@ from decimal import Decimal
 
 from django.db import reset_queries, transaction
 
-from attribution import audit, store
-from attribution.credit import InvalidModelConfig, Touch, credits_for, journey_from_stored, validate_config
-from attribution.credit.markov import DEFAULT_CHANNEL_KIND, channel_of, fit_removal_effects
+from attribution import store
+from attribution.credit import InvalidModelConfig, credits_for, validate_config
+from attribution.credit.markov import (
+    DEFAULT_CHANNEL_KIND,
+    channel_of,
+    fit_removal_effects,
+)
 from attribution.snapshot_cache import invalidate_snapshots_on_commit
+from journeys.rules import Touch, journey_from_stored
+from tracker import audit
 
 logger = logging.getLogger("attribution.rebuild")
 

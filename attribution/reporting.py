@@ -27,8 +27,9 @@ from attribution import credit
 from attribution.credit import markov
 from attribution.models import SCOPE_TYPES, AttributionModel, Snapshot, TouchCredit
 from attribution.snapshot_cache import snapshot_cache_key
-from attribution_site.resilient_cache import cache_get, cache_set
 from journeys.models import Campaign, Click, Conversion, JourneyTouch
+from journeys.rules import Touch, journey_from_stored
+from tracker.cache import cache_get, cache_set
 
 HOUR_SECONDS = 3600
 DAY_SECONDS = 86_400
@@ -540,7 +541,7 @@ def _journey_batches(account_id, conv_start, conv_end):
 
         def touch(click_id, click_time):
             row = click_rows.get(click_id)
-            return credit.Touch(
+            return Touch(
                 click_id=click_id, click_time=click_time,
                 landing_page_id=row["landing_page_id"] if row else 0,
                 ppc_account_id=row["ppc_account_id"] if row else 0,
@@ -549,7 +550,7 @@ def _journey_batches(account_id, conv_start, conv_end):
         journeys = {}
         for c in batch:
             converting = touch(c["click_id"], c["click_time"])
-            journeys[c["conv_id"]] = credit.journey_from_stored(
+            journeys[c["conv_id"]] = journey_from_stored(
                 conv_id=c["conv_id"], conv_time=c["conv_time"], converting_click_id=c["click_id"],
                 converting_click_time=c["click_time"],
                 stored_touches=[touch(k, t) for k, t in stored.get(c["conv_id"], {}).items()],
@@ -597,6 +598,6 @@ def _fit_removal_effects(model, config, conv_start, conv_end):
                 if row["click_id"] in journey_click_ids or row["click_id"] in seen:
                     continue
                 seen.add(row["click_id"])
-                yield markov.channel_of(credit.Touch(**row), channel_kind)
+                yield markov.channel_of(Touch(**row), channel_kind)
 
     return markov.fit_removal_effects(paths, non_converting_channels())

@@ -11,12 +11,13 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 from django_q.tasks import async_task
 
-from attribution import audit
 from attribution.credit import InvalidModelConfig, config_to_column, validate_config
 from attribution.credit.markov import DEFAULT_CHANNEL_KIND
 from attribution.models import SETTING_SCOPE_TYPES, AttributionModel, AttributionSetting
 from attribution.snapshot_cache import invalidate_snapshots_on_commit
-from journeys.models import Account, Advertiser, Campaign
+from journeys.models import Advertiser, Campaign
+from tracker import audit
+from tracker.models import Account
 
 MODEL_NAME_MAX_LENGTH = 255
 MODEL_SLUG_MAX_LENGTH = 191

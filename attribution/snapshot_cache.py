@@ -2,7 +2,7 @@
 which retires every cached report of that account at once without listing keys."""
 from django.db import transaction
 
-from attribution_site.resilient_cache import cache_get, cache_incr
+from tracker.cache import cache_get, cache_incr
 
 
 def _version_key(account_id):

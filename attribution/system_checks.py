@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from attribution.models import AttributionModel, CronjobLog, Snapshot
 from journeys.models import ClickAdvance, Conversion, JourneyTouch
-from journeys.utc import MINUTES_PATTERN, utc_text
+from tracker.utc import MINUTES_PATTERN, utc_text
 
 logger = logging.getLogger("attribution.system_checks")
 
@@ -104,7 +104,7 @@ def _restrict(queryset, account_ids, field="user_id"):
 def check_schema_health(account_ids=None, now=None):
     """Structure for everyone; data problems (they name accounts) in detail only for viewers of
     every account, counted for the others."""
-    from journeys.schema_check import check_schema
+    from attribution.data_checks import check_schema
 
     now = now or int(time.time())
     report = check_schema(snapshot_since_hour=now - SCHEMA_SNAPSHOT_DAYS * 86400)
@@ -211,7 +211,7 @@ def check_failed_tasks(account_ids=None, now=None):
 
 
 def check_cache(account_ids=None, now=None):
-    from attribution_site.resilient_cache import cache_is_reachable
+    from tracker.cache import cache_is_reachable
 
     backend = settings.CACHES["default"]["BACKEND"]
     hint = "Start memcached and point CACHE_URL at it, e.g. CACHE_URL=pymemcache://127.0.0.1:11211 (journeys keep working from the database meanwhile)."
@@ -225,7 +225,7 @@ def check_cache(account_ids=None, now=None):
 
 
 def check_model_rows(account_ids=None, now=None):
-    from journeys.schema_check import invalid_model_rows
+    from attribution.data_checks import invalid_model_rows
 
     invalid = invalid_model_rows()
     if account_ids is not None:

@@ -4,9 +4,9 @@ import uuid
 
 from django_q.tasks import async_task
 
-from attribution.audit import Actor
 from attribution.exports import process_pending_exports
 from attribution.rebuild import plan_rebuild, run_rebuild
+from tracker.audit import Actor
 
 REBUILD_TASK = "attribution.tasks.rebuild_task"
 

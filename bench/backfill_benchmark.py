@@ -203,7 +203,7 @@ def generate(connection, arguments):
 
 
 def wipe(connection):
-    from journeys import schema
+    from tracker import schema
 
     with connection.cursor() as cursor:
         for table in schema.TABLES:

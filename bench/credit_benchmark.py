@@ -14,14 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
 
-from attribution.credit import (  # noqa: E402
-    MODEL_TYPES,
-    Touch,
-    credits_for,
-    journey_from_stored,
-    validate_config,
-)
+from attribution.credit import MODEL_TYPES, credits_for, validate_config  # noqa: E402
 from attribution.credit.markov import channel_of, fit_removal_effects  # noqa: E402
+from journeys.rules import Touch, journey_from_stored  # noqa: E402
 
 CONFIGS = {
     "time_decay": {"half_life_hours": 24},

@@ -67,7 +67,7 @@ def seed(conversions, days):
     """Tracker rows for one account; returns the number of stored touches."""
     from django.db import connection, transaction
 
-    from journeys import schema
+    from tracker import schema
 
     schema.install(connection)
     rng = random.Random(202)
@@ -173,8 +173,8 @@ def run_one(conversions, days, database_url, profile=None):
     setup_django(database_url)
     from django.db import connection
 
-    from attribution.audit import Actor
     from attribution.rebuild import run_rebuild
+    from tracker.audit import Actor
 
     touches = seed(conversions, days)
     seeded_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -221,8 +221,9 @@ def run_one(conversions, days, database_url, profile=None):
 
 
 def ensure_database(server_url, name):
-    import MySQLdb
     from urllib.parse import urlparse
+
+    import MySQLdb
 
     url = urlparse(server_url)
     server = MySQLdb.connect(host=url.hostname or "127.0.0.1", port=url.port or 3306,

@@ -5,7 +5,7 @@ Everything is read-only (Prosper202 owns these rows) and tenancy-filtered (SPEC 
 can hold millions of rows, so no page runs an unbounded COUNT(*): counts are capped, filters use
 indexed columns, and per-row journey facts are fetched for the displayed page only.
 """
-from functools import cached_property, update_wrapper
+from functools import update_wrapper
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -13,18 +13,14 @@ from django.contrib.admin.options import ShowFacets
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from attribution import tenancy
-from attribution.audit import Actor
 from journeys import admin_views
 from journeys.models import (
-    Account,
     Advertiser,
     Campaign,
     Click,
@@ -34,49 +30,19 @@ from journeys.models import (
     TrafficSourceAccount,
 )
 from journeys.services import purge_journeys, rebuild_journeys, verify_journeys
-from journeys.utc import utc_html
+from tracker import tenancy
+from tracker.admin_helpers import (
+    AccountFilter,
+    CappedCountPaginator,
+    ReadOnlyAdminMixin,
+    parse_id,
+)
+from tracker.audit import Actor
+from tracker.models import Account
+from tracker.utc import utc_html
 
-# How many rows a changelist counts before it says "more than"; keeps COUNT(*) bounded.
-COUNT_CAP = 10_000
 # "Needs review" looks at the most recent conversions only, so it never scans a whole table.
 REVIEW_SCAN_CONVERSIONS = 50_000
-BIGINT_MAX = 2**63 - 1
-# The account filter lists at most this many accounts; any id still works in the URL.
-ACCOUNT_FILTER_CHOICES = 500
-
-
-class CappedCountPaginator(Paginator):
-    """Counts at most COUNT_CAP + 1 rows (`SELECT COUNT(*) FROM (… LIMIT n)`), never the table."""
-
-    @cached_property
-    def count(self):
-        return self.object_list.values("pk")[: COUNT_CAP + 1].count()
-
-    @property
-    def is_capped(self):
-        return self.count > COUNT_CAP
-
-    @property
-    def count_cap(self):
-        return COUNT_CAP
-
-
-def parse_id(value):
-    """A database id from a query-string value, or None when it is not a whole number in range."""
-    return int(value) if value is not None and str(value).isdigit() and int(value) <= BIGINT_MAX else None
-
-
-class ReadOnlyAdminMixin:
-    """For rows written elsewhere (Prosper202, the rebuild, the services): the admin only shows them."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class TrackerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -97,26 +63,6 @@ class TrackerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return tenancy.can_view_reports(request.user)
-
-
-def _visible_accounts(request):
-    return tenancy.restrict_to_visible(Account.objects.all(), request.user)
-
-
-class AccountFilter(admin.SimpleListFilter):
-    """Filter by Prosper202 account, listing only the accounts the user may see."""
-
-    title = "account"
-    parameter_name = "account"
-
-    def lookups(self, request, model_admin):
-        return [(a.user_id, str(a)) for a in _visible_accounts(request)[:ACCOUNT_FILTER_CHOICES]]
-
-    def queryset(self, request, queryset):
-        if self.value() is None:
-            return queryset
-        account_id = parse_id(self.value())
-        return queryset.none() if account_id is None else queryset.filter(user_id=account_id)
 
 
 class CampaignFilter(admin.SimpleListFilter):

@@ -1,4 +1,4 @@
-"""Pure journey rules (SPEC §4.1, §4.3): candidate clicks in, ordered journey out. No ORM.
+"""Building a journey (SPEC §4.1 steps 1-4): candidate clicks in, ordered journey out. No ORM.
 
 Everything here takes plain values (named tuples, dataclasses, ints) so the rules are tested
 without a database and the backfill's hot loop stays cheap.
@@ -6,20 +6,16 @@ without a database and the backfill's hot loop stays cheap.
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from journeys.rules import (
+    FLAG_ADDED_CONVERTING_CLICK,
+    FLAG_BEYOND_CAP,
+    FLAG_OUTSIDE_WINDOW,
+    FLAG_VISITOR_UNKNOWN,
+    window_start,
+)
+
 MATCH_CAMPAIGN = "campaign"
 MATCH_VISITOR = "visitor"
-
-FLAG_ADDED_CONVERTING_CLICK = "added_converting_click"
-FLAG_BEYOND_CAP = "beyond_cap"
-FLAG_OUTSIDE_WINDOW = "outside_window"
-FLAG_VISITOR_UNKNOWN = "visitor_unknown"
-# Flags that put a journey on the "needs manual review" list (warnings, not errors).
-REVIEW_FLAGS = frozenset({FLAG_BEYOND_CAP, FLAG_OUTSIDE_WINDOW, FLAG_VISITOR_UNKNOWN})
-
-SCOPE_CAMPAIGN = "campaign"
-SCOPE_ADVERTISER = "advertiser"
-SCOPE_GLOBAL = "global"
-
 
 class Candidate(NamedTuple):
     """A `202_clicks` row of the conversion's account and campaign (ip_id only in visitor mode)."""
@@ -45,11 +41,6 @@ class BuiltJourney:
     def pairs(self):
         """The journey as cached and compared: [(click_id, click_time), ...] in position order."""
         return [(touch.click_id, touch.click_time) for touch in self.touches]
-
-
-def window_start(conv_time, lookback_seconds):
-    """First second of a conversion's lookback window (the window is inclusive at both ends)."""
-    return max(0, conv_time - lookback_seconds)
 
 
 def build_journey(conversion, candidates, *, lookback_seconds, max_touches,
@@ -177,94 +168,3 @@ class CandidateCollector:
         for conversion in self._pending + self._active:
             result[conversion.conv_id] = conversion.rows
         return result
-
-
-class SettingRow(NamedTuple):
-    """The `202_attribution_settings` columns that decide the multi-touch flag."""
-
-    scope_type: str
-    scope_id: int | None
-    multi_touch_enabled: bool
-    updated_at: int
-    setting_id: int
-
-
-class MultiTouchPolicy:
-    """One account's effective multi-touch flag per campaign (SPEC §4.1 precedence).
-
-    campaign row > advertiser row (the campaign's aff_network_id) > global row > enabled. When a
-    scope has several rows (possible for global: NULL scope_id defeats the unique key) the row
-    with the latest updated_at, then the highest setting_id, decides.
-    """
-
-    def __init__(self, rows):
-        self._deciding = {}
-        for row in rows:
-            scope = (row.scope_type, None if row.scope_type == SCOPE_GLOBAL else row.scope_id)
-            current = self._deciding.get(scope)
-            if current is None or (row.updated_at, row.setting_id) > (current.updated_at, current.setting_id):
-                self._deciding[scope] = row
-
-    def deciding_row(self, campaign_id, advertiser_id):
-        """The settings row that decides for this campaign, or None (enabled by default)."""
-        for scope in ((SCOPE_CAMPAIGN, campaign_id), (SCOPE_ADVERTISER, advertiser_id), (SCOPE_GLOBAL, None)):
-            if scope[0] != SCOPE_GLOBAL and scope[1] is None:
-                continue
-            row = self._deciding.get(scope)
-            if row is not None:
-                return row
-        return None
-
-    def enabled(self, campaign_id, advertiser_id):
-        row = self.deciding_row(campaign_id, advertiser_id)
-        return True if row is None else bool(row.multi_touch_enabled)
-
-
-@dataclass
-class JourneyCheck:
-    """Problems of one stored journey (SPEC §4.3): errors fail verification, warnings do not."""
-
-    conv_id: int
-    errors: list[str]
-    warnings: list[str]
-
-
-def check_stored_journey(conversion, stored, fresh, *, lookback_seconds, max_touches):
-    """Compare a stored journey with the rules and with a fresh build.
-
-    `stored`: (click_id, click_time, position) rows in stored order (position, then row id);
-    `fresh`: the BuiltJourney §4.1 gives now, or None when no comparison applies (multi-touch
-    disabled, account deleted).
-    """
-    errors, warnings = [], []
-    count = len(stored)
-    positions = [row[2] for row in stored]
-    if positions != list(range(count)):
-        errors.append(f"positions are {positions}, expected 0..{count - 1}")
-    converting = sum(1 for row in stored if row[0] == conversion.click_id)
-    if converting != 1:
-        errors.append(f"converting click {conversion.click_id} appears {converting} time(s), expected exactly once")
-    by_position = sorted(stored, key=lambda row: row[2])
-    for earlier, later in zip(by_position, by_position[1:]):
-        if (earlier[1], earlier[0]) >= (later[1], later[0]):
-            errors.append(
-                f"touches out of order at position {later[2]}: click {later[0]} at {later[1]} "
-                f"follows click {earlier[0]} at {earlier[1]}"
-            )
-            break
-    late = [row for row in stored if row[1] > conversion.conv_time]
-    if late:
-        errors.append(
-            f"click {late[0][0]} at {late[0][1]} is later than the conversion at {conversion.conv_time}"
-        )
-    if fresh is not None and [(row[0], row[1]) for row in by_position] != fresh.pairs():
-        errors.append(f"stale: stored journey has {count} touch(es), a fresh build has {len(fresh.touches)}")
-    start = window_start(conversion.conv_time, lookback_seconds)
-    early = [row for row in stored if row[1] < start]
-    if early:
-        warnings.append(f"click {early[0][0]} at {early[0][1]} is before the lookback window starting {start}")
-    if count > max_touches:
-        warnings.append(f"{count} touches, beyond the cap of {max_touches}")
-    if fresh is not None and FLAG_VISITOR_UNKNOWN in fresh.flags:
-        warnings.append("visitor unknown: the converting click has no 202_clicks_advance row")
-    return JourneyCheck(conversion.conv_id, errors, warnings)

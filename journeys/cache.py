@@ -2,12 +2,12 @@
 
 Key `attribution_journey_<conv_id>` (under the project's key prefix, as Prosper202 named it);
 value the ordered list of (click_id, click_time). A dead memcached only costs a logged warning
-(attribution_site.resilient_cache): journeys are then read from the database.
+(tracker.cache): journeys are then read from the database.
 """
 from django.db import transaction
 
-from attribution_site.resilient_cache import cache_delete_many, cache_get, cache_set
 from journeys import store
+from tracker.cache import cache_delete_many, cache_get, cache_set
 
 JOURNEY_CACHE_SECONDS = 24 * 3600
 

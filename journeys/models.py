@@ -6,13 +6,7 @@ without constraints: Prosper202 rows can point at rows that no longer exist.
 """
 from django.db import models
 
-
-class TrackerIdField(models.AutoField):
-    """An auto-increment id that may be referenced as 0: Prosper202 stores 0 for "none"
-    (no landing page, no traffic source), which Django's MySQL backend refuses for AutoField."""
-
-    def get_db_prep_value(self, value, connection, prepared=False):
-        return value if prepared else self.get_prep_value(value)
+from tracker.models import Account, TrackerIdField
 
 
 def _reference(model, column, **options):
@@ -26,24 +20,6 @@ def _reference(model, column, **options):
         related_name="+",
         **options,
     )
-
-
-class Account(models.Model):
-    """A Prosper202 user (`202_users`): the tenant every other row belongs to."""
-
-    user_id = TrackerIdField(primary_key=True)
-    user_name = models.CharField(max_length=50)
-    user_email = models.CharField(max_length=100)
-    user_timezone = models.CharField(max_length=50, default="America/Los_Angeles")
-    user_deleted = models.IntegerField(default=0)
-
-    class Meta:
-        managed = False
-        db_table = "202_users"
-        ordering = ["user_id"]
-
-    def __str__(self):
-        return f"{self.user_name} (#{self.user_id})"
 
 
 class Advertiser(models.Model):

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import DatabaseError, transaction
 
-from attribution import audit
 from journeys import store
-from journeys.building import MATCH_VISITOR, MultiTouchPolicy, build_journey, check_stored_journey
+from journeys.building import MATCH_VISITOR, build_journey
 from journeys.cache import evict_journeys_on_commit
 from journeys.models import CaptureWatermark
+from journeys.rules import MultiTouchPolicy, check_stored_journey
+from tracker import audit
 
 CAPTURE_WATERMARK_NAME = "conversion_journeys"
 DEFAULT_BATCH_SIZE = 5000

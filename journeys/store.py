@@ -10,7 +10,8 @@ from typing import NamedTuple
 from django.conf import settings
 from django.db import connections, transaction
 
-from journeys.building import Candidate, CandidateCollector, SettingRow
+from journeys.building import Candidate, CandidateCollector
+from journeys.rules import SettingRow
 
 CONVERSIONS = "202_conversion_logs"
 CLICKS = "202_clicks"

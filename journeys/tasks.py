@@ -2,8 +2,8 @@
 
 Thin on purpose: each one calls a service with a task actor and returns its summary.
 """
-from attribution.audit import Actor
 from journeys import services
+from tracker.audit import Actor
 
 
 def capture_journeys_task(username="task"):

@@ -4,9 +4,7 @@ from decimal import Decimal
 
 from django.db import connection
 
-from journeys import schema
 from journeys.models import (
-    Account,
     Advertiser,
     Campaign,
     Click,
@@ -15,6 +13,8 @@ from journeys.models import (
     LandingPage,
     TrafficSourceAccount,
 )
+from tracker import schema
+from tracker.models import Account
 
 _click_ids = itertools.count(1_000_001)
 

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 
-from journeys import schema
+from tracker import schema
 
 BASE_DIR = Path(settings.BASE_DIR)
 

@@ -6,7 +6,7 @@ value means for the business (slug rules, config ranges, default-model rules) is
 import json
 
 from attribution.api.errors import ApiError
-from journeys.utc import ISO_PATTERN, utc_text
+from tracker.utc import ISO_PATTERN, utc_text
 
 MODEL_FIELDS = ("model_name", "model_slug", "model_type", "weighting_config", "is_active", "is_default")
 MODEL_CREATE_FIELDS = ("user_id",) + MODEL_FIELDS

@@ -11,15 +11,23 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django_q.tasks import async_task
 
-from attribution import exports, reporting, services, tenancy
+from attribution import exports, reporting, services
 from attribution.api import openapi, serializers
 from attribution.api.auth import authenticate
-from attribution.api.errors import ApiError, bad_parameter, data_response, forbidden, not_found
-from attribution.audit import Actor
+from attribution.api.errors import (
+    ApiError,
+    bad_parameter,
+    data_response,
+    forbidden,
+    not_found,
+)
 from attribution.credit import InvalidModelConfig
 from attribution.models import MODEL_TYPES, SCOPE_TYPES, AttributionModel, Export
 from journeys.cache import get_journey
-from journeys.models import Account, Click, Conversion
+from journeys.models import Click, Conversion
+from tracker import tenancy
+from tracker.audit import Actor
+from tracker.models import Account
 
 MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_LIMIT = 100

@@ -4,7 +4,6 @@ Callers validate a model's config once (`validate_config`) and then call `credit
 conversion; `credits_for` trusts its config and journey, because it runs for every conversion of
 every model in a rebuild.
 """
-from .journey import Journey, Touch, journey_from_stored
 from .markov import algorithmic
 from .position_based import position_based
 from .rules import assisted, first_touch, last_touch, linear
@@ -40,11 +39,8 @@ def credits_for(model_type, config, journey, removal_effects=None):
 __all__ = [
     "MODEL_TYPES",
     "InvalidModelConfig",
-    "Journey",
-    "Touch",
     "config_to_column",
     "credits_for",
     "describe_config",
-    "journey_from_stored",
     "validate_config",
 ]

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from attribution.models import CronjobLog
-from journeys import schema
+from tracker import schema
 
 
 def make_pipeline_healthy(now=None):

@@ -7,7 +7,8 @@ from urllib.parse import urlencode
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
-from attribution.models import AccountAccess, AttributionModel, Snapshot, TouchCredit
+from attribution.models import AttributionModel, Snapshot, TouchCredit
+from tracker.models import AccountAccess
 
 # 2024-03-01 00:00:00 UTC: a whole day, so day buckets are easy to reason about.
 BASE_HOUR = 1_709_251_200

@@ -4,8 +4,9 @@ from django.contrib.messages import get_messages
 from django.test import Client
 
 from attribution.api.auth import hash_token, issue_token
-from attribution.models import AccountAccess, ApiToken
+from attribution.models import ApiToken
 from tests.attribution.api.conftest import accounts, users  # noqa: F401  (fixtures shared with the API tests)
+from tracker.models import AccountAccess
 
 pytestmark = pytest.mark.django_db
 
@@ -62,9 +63,9 @@ def test_revoke_action(users):
 
 
 def test_account_access_is_for_superusers_only(users, accounts):
-    assert _client(users["manager"]).get("/admin/attribution/accountaccess/").status_code == 403
+    assert _client(users["manager"]).get("/admin/tracker/accountaccess/").status_code == 403
 
-    response = _client(users["superuser"]).get("/admin/attribution/accountaccess/")
+    response = _client(users["superuser"]).get("/admin/tracker/accountaccess/")
     assert response.status_code == 200
     assert "acme" in response.content.decode()
 
@@ -72,9 +73,9 @@ def test_account_access_is_for_superusers_only(users, accounts):
 def test_account_access_refuses_unknown_accounts(users, accounts):
     client = _client(users["superuser"])
 
-    refused = client.post("/admin/attribution/accountaccess/add/", {"django_user": users["other"].pk, "account_id": 4242})
+    refused = client.post("/admin/tracker/accountaccess/add/", {"django_user": users["other"].pk, "account_id": 4242})
     accepted = client.post(
-        "/admin/attribution/accountaccess/add/", {"django_user": users["other"].pk, "account_id": accounts[0].user_id}
+        "/admin/tracker/accountaccess/add/", {"django_user": users["other"].pk, "account_id": accounts[0].user_id}
     )
 
     assert "No Prosper202 account has user_id 4242" in refused.content.decode()

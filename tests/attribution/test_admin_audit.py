@@ -7,12 +7,12 @@ from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
 from attribution import services
-from attribution.audit import Actor
-from attribution.models import AccountAccess, AuditEntry
+from tracker.audit import Actor
+from tracker.models import AccountAccess, AuditEntry
 
 pytestmark = pytest.mark.django_db
 
-CHANGELIST = "admin:attribution_auditentry_changelist"
+CHANGELIST = "admin:tracker_auditentry_changelist"
 OPS = Actor("admin", "ops")
 
 
@@ -44,7 +44,7 @@ def test_viewer_sees_only_their_accounts_rows(viewer_client, models):
     expected = sorted(AuditEntry.objects.filter(user_id=acme.user_id).values_list("audit_id", flat=True))
     assert _listed_ids(response) == expected
     foreign = AuditEntry.objects.get(model_id=theirs.pk)
-    assert viewer_client.get(reverse("admin:attribution_auditentry_change", args=[foreign.pk])).status_code == 404
+    assert viewer_client.get(reverse("admin:tracker_auditentry_change", args=[foreign.pk])).status_code == 404
 
 
 def test_filters_by_model_action_and_date(viewer_client, models):
@@ -67,14 +67,14 @@ def test_filters_by_model_action_and_date(viewer_client, models):
 def test_detail_is_read_only_with_pretty_metadata(client, models):
     client.force_login(User.objects.create_superuser("root", "root@example.com", None))
     entry = AuditEntry.objects.get(model_id=models[1].pk)
-    url = reverse("admin:attribution_auditentry_change", args=[entry.pk])
+    url = reverse("admin:tracker_auditentry_change", args=[entry.pk])
 
     page = client.get(url).content.decode()
     assert '&quot;username&quot;: &quot;ops&quot;' in page and "<pre>" in page
     assert 'name="_save"' not in page
     assert client.post(url, {"action": "model_delete"}).status_code == 403
-    assert client.get(reverse("admin:attribution_auditentry_add")).status_code == 403
-    assert client.post(reverse("admin:attribution_auditentry_delete", args=[entry.pk]), {"post": "yes"}).status_code == 403
+    assert client.get(reverse("admin:tracker_auditentry_add")).status_code == 403
+    assert client.post(reverse("admin:tracker_auditentry_delete", args=[entry.pk]), {"post": "yes"}).status_code == 403
     assert json.loads(AuditEntry.objects.get(pk=entry.pk).metadata)["model_name"] == "Ours"
 
 

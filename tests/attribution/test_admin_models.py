@@ -8,8 +8,9 @@ from django_q.models import OrmQ, Task
 from django_q.signing import SignedPackage
 
 from attribution import services
-from attribution.audit import Actor
-from attribution.models import AccountAccess, AttributionModel, AuditEntry
+from attribution.models import AttributionModel
+from tracker.audit import Actor
+from tracker.models import AccountAccess, AuditEntry
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,9 @@ from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
 from attribution import services
-from attribution.audit import Actor
-from attribution.models import AccountAccess, AttributionSetting, AuditEntry
+from attribution.models import AttributionSetting
+from tracker.audit import Actor
+from tracker.models import AccountAccess, AuditEntry
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,16 @@ import pytest
 from django.urls import reverse
 
 from attribution import reporting
-from attribution.models import AttributionModel, AuditEntry
+from attribution.models import AttributionModel
 from journeys.models import Conversion, JourneyTouch
-from tests.attribution.reporting_fixtures import BASE_HOUR, make_model, snapshot, staff_user, touch_credit
+from tests.attribution.reporting_fixtures import (
+    BASE_HOUR,
+    make_model,
+    snapshot,
+    staff_user,
+    touch_credit,
+)
+from tracker.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

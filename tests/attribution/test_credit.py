@@ -6,15 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from attribution.credit import (
-    MODEL_TYPES,
-    Journey,
-    Touch,
-    credits_for,
-    journey_from_stored,
-    validate_config,
-)
+from attribution.credit import MODEL_TYPES, credits_for, validate_config
 from attribution.credit.markov import channel_of, fit_removal_effects
+from journeys.rules import Journey, Touch, journey_from_stored
 
 HOUR = 3600
 CONV_TIME = 1_700_000_000

@@ -9,7 +9,13 @@ from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.urls import reverse
 
-from tests.attribution.reporting_fixtures import BASE_HOUR, dashboard_url, make_model, snapshot, staff_user
+from tests.attribution.reporting_fixtures import (
+    BASE_HOUR,
+    dashboard_url,
+    make_model,
+    snapshot,
+    staff_user,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -2,7 +2,12 @@
 import pytest
 from django.contrib.auth.models import User
 
-from tests.attribution.reporting_fixtures import BASE_HOUR, dashboard_url, make_model, snapshot
+from tests.attribution.reporting_fixtures import (
+    BASE_HOUR,
+    dashboard_url,
+    make_model,
+    snapshot,
+)
 
 
 @pytest.mark.browser

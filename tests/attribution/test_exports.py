@@ -15,9 +15,15 @@ from django.core.management import call_command
 from django.db import connection
 
 from attribution import exports
-from attribution.audit import Actor
-from attribution.models import AuditEntry, CronjobLog, Export
-from tests.attribution.reporting_fixtures import BASE_HOUR, make_model, snapshot, staff_user
+from attribution.models import CronjobLog, Export
+from tests.attribution.reporting_fixtures import (
+    BASE_HOUR,
+    make_model,
+    snapshot,
+    staff_user,
+)
+from tracker.audit import Actor
+from tracker.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

@@ -3,9 +3,15 @@ import pytest
 from django.urls import reverse
 
 from attribution import exports
-from attribution.audit import Actor
-from attribution.models import AuditEntry, Export
-from tests.attribution.reporting_fixtures import BASE_HOUR, make_model, snapshot, staff_user
+from attribution.models import Export
+from tests.attribution.reporting_fixtures import (
+    BASE_HOUR,
+    make_model,
+    snapshot,
+    staff_user,
+)
+from tracker.audit import Actor
+from tracker.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

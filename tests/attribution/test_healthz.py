@@ -7,7 +7,11 @@ import pytest
 
 from attribution import system_checks
 from attribution.models import CronjobLog
-from tests.attribution.pipeline_state import forget_pipeline_state, index_dropped, make_pipeline_healthy
+from tests.attribution.pipeline_state import (
+    forget_pipeline_state,
+    index_dropped,
+    make_pipeline_healthy,
+)
 
 PYMEMCACHE = "django.core.cache.backends.memcached.PyMemcacheCache"
 

@@ -4,8 +4,9 @@ from fractions import Fraction
 
 import pytest
 
-from attribution.credit import Journey, Touch, credits_for
+from attribution.credit import credits_for
 from attribution.credit.markov import RemovalEffects, fit_removal_effects
+from journeys.rules import Journey, Touch
 
 MARKOV = {"method": "markov"}
 

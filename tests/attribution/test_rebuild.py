@@ -9,13 +9,22 @@ from django.core.management import call_command
 from django.db import connection
 
 from attribution import store
-from attribution.audit import Actor
-from attribution.models import AuditEntry, CronjobLog, Snapshot, TouchCredit
+from attribution.models import CronjobLog, Snapshot, TouchCredit
 from attribution.rebuild import RebuildWindow, plan_chunks, rebuild_window, run_rebuild
 from journeys.models import Conversion
 from tests.attribution.rebuild_fixtures import (
-    HOUR, H, all_rows, build_scenario, credit_table, make_model, money, snapshot_table, store_journey,
+    HOUR,
+    H,
+    all_rows,
+    build_scenario,
+    credit_table,
+    make_model,
+    money,
+    snapshot_table,
+    store_journey,
 )
+from tracker.audit import Actor
+from tracker.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,9 @@ from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
 from attribution import services
-from attribution.audit import Actor
-from attribution.models import AttributionModel, AttributionSetting, AuditEntry
+from attribution.models import AttributionModel, AttributionSetting
+from tracker.audit import Actor
+from tracker.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

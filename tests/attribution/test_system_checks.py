@@ -15,10 +15,11 @@ from django_q.models import Failure, Schedule
 from django_q.status import Stat
 
 from attribution import system_checks
-from attribution.models import AccountAccess, AttributionModel, CronjobLog, Snapshot
+from attribution.models import AttributionModel, CronjobLog, Snapshot
 from attribution.system_checks import ERROR, OK, WARNING, overall_status, run_checks
 from journeys.models import JourneyTouch
 from tests.attribution.pipeline_state import index_dropped, make_pipeline_healthy
+from tracker.models import AccountAccess
 
 NOW = 1_750_000_000
 PAGE = "/admin/attribution/system-checks/"

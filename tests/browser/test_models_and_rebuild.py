@@ -5,9 +5,9 @@ import pytest
 from django_q.conf import Conf
 from selenium.webdriver.support.ui import Select
 
-from attribution.models import AttributionModel, AuditEntry, Snapshot
-from journeys.models import Account
+from attribution.models import AttributionModel, Snapshot
 from tests.browser.conftest import css, log_in, screenshot, visit, wait_for
+from tracker.models import Account, AuditEntry
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

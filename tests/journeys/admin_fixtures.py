@@ -3,7 +3,7 @@
 import pytest
 from django.contrib.auth.models import Permission
 
-from attribution.models import AccountAccess
+from tracker.models import AccountAccess
 
 
 def make_user(django_user_model, username, *, superuser=False, codenames=(), account_ids=()):

@@ -3,8 +3,9 @@ import json
 
 from django.db import connection
 
-from attribution.models import AttributionSetting, AuditEntry
+from attribution.models import AttributionSetting
 from journeys.models import JourneyTouch
+from tracker.models import AuditEntry
 
 DAY = 86_400
 NOW = 1_800_000_000  # a fixed "now" well inside the epoch range of the tests

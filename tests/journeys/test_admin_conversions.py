@@ -7,8 +7,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from journeys import admin as journeys_admin
-from tests.journeys.admin_fixtures import superuser_client  # noqa: F401 (fixture)
 from journeys.models import JourneyTouch
+from tests.journeys.admin_fixtures import superuser_client  # noqa: F401 (fixture)
+from tracker import admin_helpers
 
 CONV_TIME = 1_750_000_000
 CHANGELIST = reverse("admin:journeys_conversion_changelist")
@@ -88,11 +89,11 @@ def test_no_unbounded_count_over_conversion_logs(superuser_client, book):
 
 @pytest.mark.django_db
 def test_count_is_capped(superuser_client, book, monkeypatch):
-    monkeypatch.setattr(journeys_admin, "COUNT_CAP", 3)
+    monkeypatch.setattr(admin_helpers, "COUNT_CAP", 3)
     response = superuser_client.get(CHANGELIST)
     assert response.context["cl"].paginator.is_capped
     assert "more than 3 conversions" in response.content.decode()
-    monkeypatch.setattr(journeys_admin, "COUNT_CAP", 10)
+    monkeypatch.setattr(admin_helpers, "COUNT_CAP", 10)
     assert "5 conversions" in superuser_client.get(CHANGELIST).content.decode()
 
 

@@ -7,12 +7,13 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from attribution.audit import Actor
-from attribution.models import AttributionModel, AuditEntry
+from attribution.models import AttributionModel
 from journeys import admin_views
 from journeys.models import JourneyTouch
 from journeys.services import rebuild_journeys
 from tests.journeys.admin_fixtures import client_for, make_user, superuser_client  # noqa: F401
+from tracker.audit import Actor
+from tracker.models import AuditEntry
 
 CONV_TIME = 1_750_000_000
 HOUR = 3600

@@ -6,12 +6,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from journeys.models import Account, Campaign, Click
+from journeys.models import Campaign, Click
 from tests.journeys.admin_fixtures import superuser_client  # noqa: F401 (fixture)
+from tracker.models import Account
 
 CLICK_TIME = 1_750_000_000
-MODELS = ("click", "campaign", "advertiser", "landingpage", "trafficsourceaccount", "account",
-          "conversion")
+MODELS = ("journeys_click", "journeys_campaign", "journeys_advertiser", "journeys_landingpage",
+          "journeys_trafficsourceaccount", "tracker_account", "journeys_conversion")
 
 
 @pytest.fixture
@@ -30,16 +31,16 @@ def clicks(tracker):
 @pytest.mark.django_db
 @pytest.mark.parametrize("model_name", MODELS)
 def test_changelists_render_and_refuse_add_change_delete(superuser_client, clicks, model_name):
-    changelist = reverse(f"admin:journeys_{model_name}_changelist")
+    changelist = reverse(f"admin:{model_name}_changelist")
     response = superuser_client.get(changelist)
     assert response.status_code == 200
-    add = reverse(f"admin:journeys_{model_name}_add")
+    add = reverse(f"admin:{model_name}_add")
     assert f'href="{add}"' not in response.content.decode()
     assert superuser_client.get(add).status_code == 403
     obj = response.context["cl"].result_list[0]
-    assert superuser_client.post(reverse(f"admin:journeys_{model_name}_delete", args=[obj.pk])).status_code == 403
-    if model_name != "conversion":
-        change = reverse(f"admin:journeys_{model_name}_change", args=[obj.pk])
+    assert superuser_client.post(reverse(f"admin:{model_name}_delete", args=[obj.pk])).status_code == 403
+    if model_name != "journeys_conversion":
+        change = reverse(f"admin:{model_name}_change", args=[obj.pk])
         assert superuser_client.get(change).status_code == 200  # read-only view
         assert superuser_client.post(change, {}).status_code == 403
 
@@ -47,7 +48,7 @@ def test_changelists_render_and_refuse_add_change_delete(superuser_client, click
 @pytest.mark.django_db
 def test_rows_are_unchanged_after_refused_writes(superuser_client, clicks):
     account = clicks["account"]
-    superuser_client.post(reverse("admin:journeys_account_change", args=[account.pk]),
+    superuser_client.post(reverse("admin:tracker_account_change", args=[account.pk]),
                           {"user_name": "hacked"})
     assert Account.objects.get(pk=account.pk).user_name == "acme"
     assert Campaign.objects.count() == 2

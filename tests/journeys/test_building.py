@@ -4,16 +4,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from journeys.building import (
+from journeys.building import Candidate, CandidateCollector, build_journey
+from journeys.rules import (
     FLAG_ADDED_CONVERTING_CLICK,
     FLAG_BEYOND_CAP,
     FLAG_OUTSIDE_WINDOW,
     FLAG_VISITOR_UNKNOWN,
-    Candidate,
-    CandidateCollector,
     MultiTouchPolicy,
     SettingRow,
-    build_journey,
     check_stored_journey,
 )
 

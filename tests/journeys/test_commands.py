@@ -9,15 +9,15 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from attribution.models import AuditEntry
 from journeys.models import JourneyTouch
 from tests.journeys.journey_helpers import (
     DAY,
     NOW,
     RefuseTouchpointsOf,
-    stored,
     store_rows,
+    stored,
 )
+from tracker.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,12 +4,11 @@ import io
 import pytest
 from django.core.management import call_command
 
+from attribution import demo_data
 from attribution.credit import MODEL_TYPES, validate_config
 from attribution.models import AttributionModel, AttributionSetting
-from journeys import demo_data
 from journeys.building import MATCH_VISITOR, Candidate, build_journey
 from journeys.models import (
-    Account,
     Advertiser,
     Campaign,
     Click,
@@ -18,6 +17,7 @@ from journeys.models import (
     LandingPage,
     TrafficSourceAccount,
 )
+from tracker.models import Account
 
 NOW = 1_760_000_000
 CLICKS = 800

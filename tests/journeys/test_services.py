@@ -3,7 +3,6 @@ import time
 
 import pytest
 
-from attribution.audit import Actor
 from journeys import services
 from journeys.models import CaptureWatermark
 from tests.journeys.journey_helpers import (
@@ -12,9 +11,10 @@ from tests.journeys.journey_helpers import (
     RefuseTouchpointsOf,
     audits,
     setting,
-    stored,
     store_rows,
+    stored,
 )
+from tracker.audit import Actor
 
 ACTOR = Actor.cli("tester")
 pytestmark = pytest.mark.django_db

@@ -2,10 +2,10 @@
 import pytest
 from django.core.cache import cache
 
-from attribution.audit import Actor
 from journeys import services
 from journeys.cache import get_journey, journey_cache_key
-from tests.journeys.journey_helpers import DAY, NOW, audits, setting, stored, store_rows
+from tests.journeys.journey_helpers import DAY, NOW, audits, setting, store_rows, stored
+from tracker.audit import Actor
 
 ACTOR = Actor.cli("tester")
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ import pytest
 
 from journeys import store
 from journeys.building import BuiltJourney, Candidate, JourneyTouchSpec, build_journey
-from tests.journeys.journey_helpers import DAY, NOW, stored, store_rows
+from tests.journeys.journey_helpers import DAY, NOW, store_rows, stored
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from journeys import tasks
-from tests.journeys.journey_helpers import DAY, NOW, audits, setting, stored, store_rows
+from tests.journeys.journey_helpers import DAY, NOW, audits, setting, store_rows, stored
 
 pytestmark = pytest.mark.django_db
 

@@ -32,13 +32,13 @@ def tenant(client, django_user_model, two_tenants):
 
 
 CHANGELISTS = {
-    "conversion": ("conversion", "conv_id"),
-    "click": ("click", "click_id"),
-    "campaign": ("campaign", "aff_campaign_id"),
-    "advertiser": ("advertiser", "aff_network_id"),
-    "landingpage": ("lander", "landing_page_id"),
-    "trafficsourceaccount": ("source", "ppc_account_id"),
-    "account": ("account", "user_id"),
+    "journeys_conversion": ("conversion", "conv_id"),
+    "journeys_click": ("click", "click_id"),
+    "journeys_campaign": ("campaign", "aff_campaign_id"),
+    "journeys_advertiser": ("advertiser", "aff_network_id"),
+    "journeys_landingpage": ("lander", "landing_page_id"),
+    "journeys_trafficsourceaccount": ("source", "ppc_account_id"),
+    "tracker_account": ("account", "user_id"),
 }
 
 
@@ -46,7 +46,7 @@ CHANGELISTS = {
 @pytest.mark.parametrize("model_name", CHANGELISTS)
 def test_changelists_show_only_the_tenants_rows(tenant, two_tenants, model_name):
     row_name, id_field = CHANGELISTS[model_name]
-    response = tenant.get(reverse(f"admin:journeys_{model_name}_changelist"))
+    response = tenant.get(reverse(f"admin:{model_name}_changelist"))
     assert response.status_code == 200
     shown = [getattr(obj, id_field) for obj in response.context["cl"].result_list]
     assert shown == [getattr(two_tenants["mine"][row_name], id_field)]

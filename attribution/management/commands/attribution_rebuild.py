@@ -4,8 +4,8 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from attribution.audit import Actor
 from attribution.rebuild import EXIT_BAD_ARGUMENTS, RebuildArgumentError, run_rebuild
+from tracker.audit import Actor
 
 
 def _whole_number(argument, value):

@@ -1,9 +1,9 @@
 """`manage.py backfill_conversion_journeys`: rebuild journeys for a conversion-time window (SPEC §4.2)."""
 from django.core.management.base import BaseCommand, CommandError
 
-from attribution.audit import Actor
 from journeys import services
-from journeys.utc import utc_text
+from tracker.audit import Actor
+from tracker.utc import utc_text
 
 BAR_WIDTH = 30
 

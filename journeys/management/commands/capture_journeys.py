@@ -1,8 +1,8 @@
 """`manage.py capture_journeys`: capture journeys of conversions above the watermark (SPEC §4.2)."""
 from django.core.management.base import BaseCommand, CommandError
 
-from attribution.audit import Actor
 from journeys import services
+from tracker.audit import Actor
 
 
 class Command(BaseCommand):

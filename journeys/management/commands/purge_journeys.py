@@ -3,8 +3,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from attribution.audit import Actor
 from journeys import services
+from tracker.audit import Actor
 
 
 class Command(BaseCommand):

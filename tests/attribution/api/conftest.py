@@ -6,8 +6,8 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 
 from attribution.api.auth import issue_token
-from attribution.audit import Actor
-from attribution.models import AccountAccess
+from tracker.audit import Actor
+from tracker.models import AccountAccess
 
 API = "/api/v2/attribution"
 SETUP_ACTOR = Actor.cli("pytest")

@@ -6,9 +6,10 @@ import json
 import pytest
 
 from attribution import exports
-from attribution.models import AuditEntry, Export
+from attribution.models import Export
 from tests.attribution.api.conftest import error_of
 from tests.attribution.api.test_snapshots_api import H0, HOUR, _snapshot
+from tracker.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

@@ -1,11 +1,11 @@
 """conversions/<conv_id>/journey: ordered touches from the journey cache plus conversion facts."""
 import pytest
 
-from attribution.audit import Actor
 from journeys.cache import journey_cache_key
 from journeys.services import rebuild_journeys
-from attribution_site.resilient_cache import cache_get
 from tests.attribution.api.conftest import error_of
+from tracker.audit import Actor
+from tracker.cache import cache_get
 
 pytestmark = pytest.mark.django_db
 

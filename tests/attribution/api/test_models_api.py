@@ -3,8 +3,9 @@ import json
 
 import pytest
 
-from attribution.models import AttributionModel, AttributionSetting, AuditEntry
+from attribution.models import AttributionModel, AttributionSetting
 from tests.attribution.api.conftest import error_of
+from tracker.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

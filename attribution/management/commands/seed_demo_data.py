@@ -4,11 +4,10 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import connections, transaction
 
+from attribution import demo_data
 from attribution.credit import config_to_column, validate_config
 from attribution.models import AttributionModel, AttributionSetting
-from journeys import demo_data
 from journeys.models import (
-    Account,
     Advertiser,
     Campaign,
     Click,
@@ -17,7 +16,8 @@ from journeys.models import (
     LandingPage,
     TrafficSourceAccount,
 )
-from journeys.utc import MINUTES_PATTERN, utc_text
+from tracker.models import Account
+from tracker.utc import MINUTES_PATTERN, utc_text
 
 INSERT_BATCH_SIZE = 1000
 # Tables that must be empty: seeding next to real tracker data would mix ids and accounts.

@@ -7,7 +7,7 @@ import sys
 from django.core.management.base import BaseCommand
 from django.db import connections
 
-from journeys.schema_check import check_schema
+from attribution.data_checks import check_schema
 
 
 class Command(BaseCommand):

@@ -6,8 +6,8 @@ in subprocesses; every 202 table definition must come out byte for byte identica
 """
 import pytest
 
-from journeys import schema
 from tests.scratch_database import ScratchDatabase
+from tracker import schema
 
 
 @pytest.fixture

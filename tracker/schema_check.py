@@ -1,30 +1,23 @@
-"""Compare a live database with the Prosper202 tables of `journeys.schema` (SPEC §3.2).
+"""Compare a live database with the Prosper202 tables of `tracker.schema` (SPEC §3.2).
 
 Structure comes from INFORMATION_SCHEMA on MySQL/MariaDB and from PRAGMAs on SQLite; the rules:
 a missing table, column or key is an error; on a table the project writes, a column that is
 narrower than Prosper202's, or signed where Prosper202's is unsigned, is an error (it can lose
 data we write); every other type, nullability or default difference is a warning. Extra columns
-and keys are fine: a real Prosper202 database has many. Data problems the schema cannot prevent
-(two default models, duplicate global settings, duplicate snapshot hours, invalid model rows)
-are errors too.
+and keys are fine: a real Prosper202 database has many.
 
-This module is introspection: it reads catalogue tables, never the 202 rows themselves except
-through the bounded data checks at the end.
+This module is introspection: it reads catalogue tables, never the 202 rows themselves.
 """
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from django.db import connections
-from django.db.models import Count
 
-from journeys import schema
+from tracker import schema
 
 ERROR = "error"
 WARNING = "warning"
-
-# How many offending ids a data problem lists before it says "and N more".
-LISTED_IDS_MAX = 10
 
 _INTEGER_RANK = {"tinyint": 1, "smallint": 2, "mediumint": 3, "int": 4, "integer": 4, "bigint": 5}
 # Capacity of string types in characters (text types by their byte limit: close enough to rank).
@@ -46,6 +39,7 @@ class Problem:
 class SchemaReport:
     vendor: str
     problems: list[Problem] = field(default_factory=list)
+    present_tables: set[str] = field(default_factory=set)
 
     @property
     def errors(self):
@@ -91,8 +85,9 @@ class ColumnType:
         return cls(base, args, "unsigned" in text)
 
 
-def check_schema(using="default", *, snapshot_since_hour=None):
-    """Every structural and data problem of the 202 tables on database `using`."""
+def check_structure(using="default"):
+    """Every structural problem of the 202 tables on database `using`; data problems are the
+    attribution app's (`attribution.data_checks.check_schema` adds them)."""
     connection = connections[using]
     report = SchemaReport(vendor=connection.vendor)
     present = set()
@@ -103,7 +98,7 @@ def check_schema(using="default", *, snapshot_since_hour=None):
             continue
         present.add(expected.name)
         report.problems.extend(_compare_table(expected, live, connection.vendor))
-    report.problems.extend(data_problems(using, present, snapshot_since_hour=snapshot_since_hour))
+    report.present_tables = present
     return report
 
 
@@ -311,99 +306,3 @@ def _mysql_type_difference(expected, actual):
         return actual_capacity < expected_capacity, expected != actual
     # A different family (say varchar where an integer belongs) cannot be trusted with our values.
     return expected != actual, expected != actual
-
-
-# --- data problems -------------------------------------------------------------------------
-
-def _id_list(values):
-    values = list(values)
-    shown = ", ".join(str(v) for v in values[:LISTED_IDS_MAX])
-    more = len(values) - LISTED_IDS_MAX
-    return shown + (f" and {more} more" if more > 0 else "")
-
-
-def _data_problem(table, message):
-    return Problem(ERROR, table, message, about_data=True)
-
-
-def data_problems(using="default", present_tables=None, *, snapshot_since_hour=None):
-    """Problems the schema cannot prevent (SPEC §3.2). Each query is an indexed GROUP BY or a
-    walk of the small models table; `snapshot_since_hour` bounds the snapshot scan."""
-    from attribution.models import AttributionModel, AttributionSetting, Snapshot
-
-    present = set(present_tables) if present_tables is not None else {t.name for t in schema.TABLES}
-    problems = []
-    if "202_attribution_models" in present:
-        models = AttributionModel.objects.using(using)
-        several = list(
-            models.filter(is_default=True).values("user_id").annotate(n=Count("model_id"))
-            .filter(n__gt=1).order_by("user_id").values_list("user_id", "n")
-        )
-        if several:
-            problems.append(_data_problem(
-                "202_attribution_models",
-                f"{len(several)} account(s) have more than one default model (user_id: "
-                f"{_id_list(f'{u} ({n})' for u, n in several)}); promote one with Make default",
-            ))
-        invalid = invalid_model_rows(using)
-        if invalid:
-            problems.append(_data_problem(
-                "202_attribution_models",
-                f"{len(invalid)} model row(s) fail validation: "
-                + "; ".join(f"model {m} (user {u}): {reason}" for m, u, reason in invalid[:LISTED_IDS_MAX])
-                + (f"; and {len(invalid) - LISTED_IDS_MAX} more" if len(invalid) > LISTED_IDS_MAX else ""),
-            ))
-    if "202_attribution_settings" in present:
-        duplicated = list(
-            AttributionSetting.objects.using(using)
-            .filter(scope_type="global", scope_id__isnull=True)
-            .values("user_id").annotate(n=Count("setting_id")).filter(n__gt=1)
-            .order_by("user_id").values_list("user_id", flat=True)
-        )
-        if duplicated:
-            problems.append(_data_problem(
-                "202_attribution_settings",
-                f"duplicate global settings rows for user_id {_id_list(duplicated)} "
-                "(a NULL scope_id defeats the unique key); delete all but the newest in the scope settings admin",
-            ))
-    if "202_attribution_snapshots" in present:
-        snapshots = Snapshot.objects.using(using)
-        if snapshot_since_hour is not None:
-            snapshots = snapshots.filter(date_hour__gte=snapshot_since_hour)
-        duplicated = list(
-            snapshots.values("model_id", "scope_type", "scope_id", "date_hour")
-            .annotate(n=Count("snapshot_id")).filter(n__gt=1)
-            .order_by("model_id", "date_hour")[: LISTED_IDS_MAX + 1]
-            .values_list("model_id", "scope_type", "scope_id", "date_hour")
-        )
-        if duplicated:
-            listed = "; ".join(f"model {m} {s} {i if i is not None else 'NULL'} hour {h}" for m, s, i, h in duplicated[:LISTED_IDS_MAX])
-            problems.append(_data_problem(
-                "202_attribution_snapshots",
-                f"duplicate snapshots for one (model, scope, hour): {listed}"
-                + (" and more" if len(duplicated) > LISTED_IDS_MAX else "")
-                + "; rerun manage.py attribution_rebuild --start/--end over those hours",
-            ))
-    return problems
-
-
-def invalid_model_rows(using="default"):
-    """[(model_id, user_id, reason)] for model rows failing SPEC §5.1 validation."""
-    from attribution.credit import InvalidModelConfig, validate_config
-    from attribution.models import AttributionModel
-
-    invalid = []
-    last_id = 0
-    while True:
-        batch = list(
-            AttributionModel.objects.using(using).filter(model_id__gt=last_id).order_by("model_id")
-            .values_list("model_id", "user_id", "model_type", "weighting_config")[:500]
-        )
-        if not batch:
-            return invalid
-        for model_id, user_id, model_type, config in batch:
-            try:
-                validate_config(model_type, config)
-            except InvalidModelConfig as error:
-                invalid.append((model_id, user_id, f"{error.field}: {error.message}"))
-        last_id = batch[-1][0]

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 
 from django.db import connection
 
-from attribution.models import AUDIT_ACTIONS, AuditEntry
+from tracker.models import AUDIT_ACTIONS, AuditEntry
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,11 @@ import time
 import pytest
 from django.core.management import call_command
 
+from attribution.data_checks import check_schema
 from attribution.models import AttributionModel, AttributionSetting, Snapshot
-from journeys import schema
-from journeys.schema_check import ERROR, WARNING, ColumnType, _mysql_type_difference, check_schema
 from tests.scratch_database import ScratchDatabase
+from tracker import schema
+from tracker.schema_check import ERROR, WARNING, ColumnType, _mysql_type_difference
 
 
 @pytest.fixture

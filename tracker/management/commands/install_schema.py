@@ -2,7 +2,7 @@
 from django.core.management.base import BaseCommand
 from django.db import connections
 
-from journeys import schema
+from tracker import schema
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ Superusers see every account; everyone else sees the accounts assigned to them t
 """
 from django.core.exceptions import PermissionDenied
 
-from attribution.models import AccountAccess
+from tracker.models import AccountAccess
 
 VIEW_PERMISSION = "attribution.view_attribution_reports"
 MANAGE_PERMISSION = "attribution.manage_attribution_models"

@@ -5,7 +5,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from journeys import schema
+from tracker import schema
 
 
 @pytest.mark.django_db
