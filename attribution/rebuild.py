@@ -319,14 +319,15 @@ class JourneyReader:
             journey = journey_from_stored(
                 conv_id=conversion.conv_id,
                 conv_time=conversion.conv_time,
-                converting_click_id=conversion.click_id,
-                converting_click_time=conversion.click_time,
+                converting_touch=Touch(
+                    conversion.click_id, conversion.click_time,
+                    converting.landing_page_id if converting else 0,
+                    converting.ppc_account_id if converting else 0,
+                ),
                 stored_touches=[
                     _touch(click_id, click_time, facts.get(click_id))
                     for click_id, click_time in stored.get(conversion.conv_id, ())
                 ],
-                converting_landing_page_id=converting.landing_page_id if converting else 0,
-                converting_ppc_account_id=converting.ppc_account_id if converting else 0,
             )
             cpc = converting.cpc if converting else 0.0
             yield conversion, journey, cpc, self.advertisers[conversion.campaign_id]

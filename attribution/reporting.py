@@ -551,11 +551,8 @@ def _journey_batches(account_id, conv_start, conv_end):
         for c in batch:
             converting = touch(c["click_id"], c["click_time"])
             journeys[c["conv_id"]] = journey_from_stored(
-                conv_id=c["conv_id"], conv_time=c["conv_time"], converting_click_id=c["click_id"],
-                converting_click_time=c["click_time"],
+                conv_id=c["conv_id"], conv_time=c["conv_time"], converting_touch=converting,
                 stored_touches=[touch(k, t) for k, t in stored.get(c["conv_id"], {}).items()],
-                converting_landing_page_id=converting.landing_page_id,
-                converting_ppc_account_id=converting.ppc_account_id,
             )
         yield batch, journeys, click_rows
 

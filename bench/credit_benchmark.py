@@ -40,12 +40,11 @@ def make_journeys(rng, count, accounts=20):
         journeys.append(
             journey_from_stored(
                 conv_id=conv_id, conv_time=conv_time,
-                converting_click_id=10**9 + conv_id, converting_click_time=conv_time - 60,
+                converting_touch=Touch(10**9 + conv_id, conv_time - 60, 0, rng.randrange(accounts)),
                 stored_touches=[
                     Touch(click_id, click_time, rng.randrange(50), rng.randrange(accounts))
                     for click_id, click_time in stored
                 ],
-                converting_ppc_account_id=rng.randrange(accounts),
             )
         )
     return journeys

@@ -96,11 +96,8 @@ def journey_page(conversion):
     journey = journey_from_stored(
         conv_id=conversion.conv_id,
         conv_time=conversion.conv_time,
-        converting_click_id=conversion.click_id,
-        converting_click_time=conversion.click_time,
+        converting_touch=converting_touch,
         stored_touches=[_touch(click_id, click_time, clicks) for click_id, click_time in stored],
-        converting_landing_page_id=converting_touch.landing_page_id,
-        converting_ppc_account_id=converting_touch.ppc_account_id,
     )
     journey_flags = _journey_flags(conversion, stored, converting_click)
     rows = _touch_rows(conversion, journey, stored, clicks, journey_flags)

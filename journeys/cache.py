@@ -22,7 +22,7 @@ def get_journey(conv_id):
     cached = cache_get(key)
     if cached is not None:
         return [tuple(touch) for touch in cached]
-    journey = store.stored_journey(int(conv_id))
+    journey = store.stored_journeys([int(conv_id)]).get(int(conv_id), [])
     cache_set(key, journey, JOURNEY_CACHE_SECONDS)
     return journey
 

@@ -27,12 +27,14 @@ def window_start(conv_time, lookback_seconds):
 
 @dataclass(frozen=True, slots=True)
 class Touch:
-    """One click of a journey, with the click columns the scopes and Markov channels need."""
+    """One click of a journey, with the click columns scopes, channels and reports need (0 when
+    the click's `202_clicks` row is missing)."""
 
     click_id: int
     click_time: int
     landing_page_id: int = 0
     ppc_account_id: int = 0
+    campaign_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,35 +51,20 @@ class Journey:
     touches: tuple[Touch, ...]
 
 
-def journey_from_stored(
-    *,
-    conv_id,
-    conv_time,
-    converting_click_id,
-    converting_click_time,
-    stored_touches,
-    converting_landing_page_id=0,
-    converting_ppc_account_id=0,
-):
+def journey_from_stored(*, conv_id, conv_time, converting_touch, stored_touches):
     """The journey SPEC §5.1 credits: stored touches de-duplicated by click id (first row wins),
     the converting click added when missing, sorted by time then click id.
 
-    No stored touches gives the one-touch journey of the converting click. The two optional
-    `converting_*` ids describe the converting click when it has to be added, so its landing page
-    and account scopes are right; they are 0 when its `202_clicks` row is missing.
+    No stored touches gives the one-touch journey of the converting click. `converting_touch`
+    is the converting click as the conversion row names it (its click_time), with its click's
+    facts (zeros when its `202_clicks` row is missing).
     """
     by_click_id = {}
     for touch in stored_touches:
         by_click_id.setdefault(touch.click_id, touch)
-    if converting_click_id not in by_click_id:
-        by_click_id[converting_click_id] = Touch(
-            converting_click_id,
-            converting_click_time,
-            converting_landing_page_id,
-            converting_ppc_account_id,
-        )
+    by_click_id.setdefault(converting_touch.click_id, converting_touch)
     touches = tuple(sorted(by_click_id.values(), key=_chronological))
-    return Journey(conv_id, conv_time, converting_click_id, touches)
+    return Journey(conv_id, conv_time, converting_touch.click_id, touches)
 
 
 def _chronological(touch):

@@ -22,7 +22,8 @@ from journeys.building import MATCH_VISITOR, build_journey
 from journeys.cache import evict_journeys_on_commit
 from journeys.models import CaptureWatermark
 from journeys.rules import MultiTouchPolicy, check_stored_journey
-from tracker import audit
+from tracker import accounts, audit
+from tracker.sql import chunks
 
 CAPTURE_WATERMARK_NAME = "conversion_journeys"
 DEFAULT_BATCH_SIZE = 5000
@@ -332,7 +333,7 @@ def check_optional_window(start, end):
 def check_existing_accounts(user_ids):
     """Positive --user ids that all exist in 202_users (deleted ones included)."""
     user_ids = check_ids("--user", user_ids)
-    unknown = sorted(set(user_ids) - set(store.existing_accounts(user_ids)))
+    unknown = sorted(set(user_ids) - set(accounts.deleted_flags(user_ids)))
     if unknown:
         raise JourneyArgumentError("--user", unknown[0], "no such user_id in 202_users")
     return user_ids
@@ -353,7 +354,7 @@ def resolve_accounts(user_ids):
     if user_ids is None:
         return None, []
     user_ids = check_ids("--user", user_ids)
-    existing = store.existing_accounts(user_ids)
+    existing = accounts.deleted_flags(user_ids)
     usable, warnings = [], []
     for user_id in dict.fromkeys(user_ids):
         if user_id not in existing:
@@ -441,7 +442,7 @@ def rebuild_journeys(conv_ids, *, actor):
     conv_ids = check_ids("conv_ids", conv_ids)
     rules = JourneyRules.from_settings()
     result = JourneyWriteResult()
-    for chunk in store.chunks(sorted(set(conv_ids)), DEFAULT_BATCH_SIZE):
+    for chunk in chunks(sorted(set(conv_ids)), DEFAULT_BATCH_SIZE):
         batch = store.conversion_batch(after_conv_id=0, limit=len(chunk), conv_ids=chunk)
         found = {c.conv_id for c in batch}
         result.failed.update({conv_id: "no such conversion" for conv_id in chunk if conv_id not in found})
@@ -646,7 +647,7 @@ def purge_journeys(*, conv_ids=None, user_ids=None, start=None, end=None, campai
 
 
 def _conv_id_targets(conv_ids):
-    for chunk in store.chunks(sorted(set(conv_ids)), PURGE_BATCH_SIZE):
+    for chunk in chunks(sorted(set(conv_ids)), PURGE_BATCH_SIZE):
         accounts = {c.conv_id: c.user_id for c in store.conversion_batch(after_conv_id=0, limit=len(chunk), conv_ids=chunk)}
         yield [(conv_id, accounts.get(conv_id)) for conv_id in chunk]
 

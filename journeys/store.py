@@ -5,6 +5,7 @@ atomic batched journey writes. Nothing else in the journeys app builds SQL.
 `quote_name`; values are always query parameters.
 """
 from collections import defaultdict
+from decimal import Decimal
 from typing import NamedTuple
 
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.db import connections, transaction
 
 from journeys.building import Candidate, CandidateCollector
 from journeys.rules import SettingRow
+from tracker.sql import IN_LIST_SIZE, chunks, placeholders, rows_for_ids
 
 CONVERSIONS = "202_conversion_logs"
 CLICKS = "202_clicks"
@@ -24,13 +26,12 @@ SETTINGS = "202_attribution_settings"
 # Rows per candidate read: a campaign with millions of clicks in its window is read in slices
 # that start small (most groups need little more than the cap) and double up to this size.
 CANDIDATE_CHUNK_ROWS = 10_000
-# Ids per IN (...) list and rows per multi-row INSERT statement.
-IDS_PER_STATEMENT = 1000
+# Rows per multi-row INSERT statement.
 ROWS_PER_INSERT = 2000
 
 
 class ConversionRow(NamedTuple):
-    """A conversion with what capture/backfill decide on: its account's and campaign's state."""
+    """A conversion with its account's and campaign's state: the one conversion shape of both apps."""
 
     conv_id: int
     user_id: int
@@ -41,20 +42,21 @@ class ConversionRow(NamedTuple):
     deleted: int
     user_deleted: int | None  # None: the 202_users row is missing
     advertiser_id: int | None  # None: the 202_aff_campaigns row is missing
+    revenue: Decimal  # the conversion's click_payout
+
+
+class ClickFacts(NamedTuple):
+    """A click's columns as every report uses them: duplicate rows resolved to each column's
+    smallest value (SPEC §4.1 step 2)."""
+
+    campaign_id: int
+    landing_page_id: int
+    ppc_account_id: int
+    cpc: Decimal
 
 
 def _q(connection, table):
     return connection.ops.quote_name(table)
-
-
-def _marks(count):
-    return ", ".join(["%s"] * count)
-
-
-def chunks(values, size):
-    values = list(values)
-    for index in range(0, len(values), size):
-        yield values[index:index + size]
 
 
 def conversion_batches(*, batch_size, after_conv_id=0, **filters):
@@ -68,14 +70,21 @@ def conversion_batches(*, batch_size, after_conv_id=0, **filters):
 
 
 def conversion_batch(*, after_conv_id, limit, start=None, end=None, user_ids=None,
-                     campaign_ids=None, conv_ids=None, using="default"):
-    """The next `limit` conversions with conv_id > after_conv_id (keyset on the primary key).
+                     campaign_ids=None, conv_ids=None, max_conv_id=None, live_only=False,
+                     using="default"):
+    """The next `limit` conversions with conv_id > after_conv_id (keyset on the primary key),
+    conv_time in [start, end] (both inclusive, either optional).
 
-    Soft-deleted conversions and those of deleted accounts are returned too, so that callers
-    can count them and move their keyset past them.
+    Soft-deleted conversions and those of deleted accounts are returned too unless `live_only`
+    (deleted = 0), so that callers can count them and move their keyset past them.
     """
     connection = connections[using]
     where, params = ["c.conv_id > %s"], [after_conv_id]
+    if max_conv_id is not None:
+        where.append("c.conv_id <= %s")
+        params.append(max_conv_id)
+    if live_only:
+        where.append("c.deleted = 0")
     if start is not None:
         where.append("c.conv_time >= %s")
         params.append(start)
@@ -87,12 +96,12 @@ def conversion_batch(*, after_conv_id, limit, start=None, end=None, user_ids=Non
             values = sorted(set(values))
             if not values:
                 return []
-            where.append(f"{column} IN ({_marks(len(values))})")
+            where.append(f"{column} IN ({placeholders(len(values))})")
             params.extend(values)
     params.append(limit)
     sql = (
         "SELECT c.conv_id, c.user_id, c.campaign_id, c.click_id, c.click_time, c.conv_time, c.deleted,"
-        " u.user_deleted, a.aff_network_id"
+        " u.user_deleted, a.aff_network_id, c.click_payout"
         f" FROM {_q(connection, CONVERSIONS)} c"
         f" LEFT JOIN {_q(connection, USERS)} u ON u.user_id = c.user_id"
         f" LEFT JOIN {_q(connection, CAMPAIGNS)} a ON a.aff_campaign_id = c.campaign_id"
@@ -100,7 +109,9 @@ def conversion_batch(*, after_conv_id, limit, start=None, end=None, user_ids=Non
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [ConversionRow(*row) for row in cursor.fetchall()]
+        return [
+            ConversionRow(*row[:9], Decimal(row[9] if row[9] is not None else 0)) for row in cursor.fetchall()
+        ]
 
 
 def highest_conv_id(using="default"):
@@ -108,21 +119,6 @@ def highest_conv_id(using="default"):
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT MAX(conv_id) FROM {_q(connection, CONVERSIONS)}")
         return cursor.fetchone()[0] or 0
-
-
-def existing_accounts(user_ids, using="default"):
-    """user_id -> user_deleted for the given ids that exist in 202_users."""
-    user_ids = sorted(set(user_ids))
-    if not user_ids:
-        return {}
-    connection = connections[using]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT user_id, user_deleted FROM {_q(connection, USERS)}"
-            f" WHERE user_id IN ({_marks(len(user_ids))})",
-            user_ids,
-        )
-        return dict(cursor.fetchall())
 
 
 def campaign_ids_of_advertiser(account_id, advertiser_id, using="default"):
@@ -145,7 +141,7 @@ def setting_rows(user_ids, using="default"):
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT user_id, scope_type, scope_id, multi_touch_enabled, updated_at, setting_id"
-            f" FROM {_q(connection, SETTINGS)} WHERE user_id IN ({_marks(len(user_ids))})",
+            f" FROM {_q(connection, SETTINGS)} WHERE user_id IN ({placeholders(len(user_ids))})",
             user_ids,
         )
         for user_id, *columns in cursor.fetchall():
@@ -162,26 +158,18 @@ def accounts_with_disabled_settings(user_ids=None, using="default"):
         user_ids = sorted(set(user_ids))
         if not user_ids:
             return []
-        sql += f" AND user_id IN ({_marks(len(user_ids))})"
+        sql += f" AND user_id IN ({placeholders(len(user_ids))})"
         params = user_ids
     with connection.cursor() as cursor:
         cursor.execute(sql + " ORDER BY user_id", params)
         return [row[0] for row in cursor.fetchall()]
 
 
-def _rows_for_ids(connection, sql, ids):
-    """Rows of `sql` (whose `{ids}` is an IN list) over `ids`, a bounded statement at a time."""
-    with connection.cursor() as cursor:
-        for chunk in chunks(sorted(set(ids)), IDS_PER_STATEMENT):
-            cursor.execute(sql.format(ids=_marks(len(chunk))), chunk)
-            yield from cursor.fetchall()
-
-
 def visitors_of_clicks(click_ids, using=None):
     """click_id -> ip_id from 202_clicks_advance (missing click ids: visitor unknown)."""
     connection = connections[using or settings.HEAVY_READ_DATABASE]
     sql = f"SELECT click_id, ip_id FROM {_q(connection, CLICKS_ADVANCE)} WHERE click_id IN ({{ids}})"
-    return dict(_rows_for_ids(connection, sql, click_ids))
+    return dict(rows_for_ids(connection, sql, click_ids))
 
 
 def collect_candidates(conversions, *, lookback_seconds, max_touches, visitors=None, using=None):
@@ -239,15 +227,15 @@ def _walk_clicks_newest_first(cursor, connection, user_id, collectors, window, i
         if ips is None:
             base = (
                 f"SELECT c.click_id, c.click_time, c.aff_campaign_id FROM {_q(connection, CLICKS)} c"
-                f" WHERE c.user_id = %s AND c.aff_campaign_id IN ({_marks(len(wanted))})"
+                f" WHERE c.user_id = %s AND c.aff_campaign_id IN ({placeholders(len(wanted))})"
             )
             base_params = [user_id, *wanted]
         else:
             base = (
                 f"SELECT c.click_id, c.click_time, c.aff_campaign_id, a.ip_id FROM {_q(connection, CLICKS)} c"
                 f" JOIN {_q(connection, CLICKS_ADVANCE)} a ON a.click_id = c.click_id"
-                f" WHERE c.user_id = %s AND c.aff_campaign_id IN ({_marks(len(wanted))})"
-                f" AND a.ip_id IN ({_marks(len(ips))})"
+                f" WHERE c.user_id = %s AND c.aff_campaign_id IN ({placeholders(len(wanted))})"
+                f" AND a.ip_id IN ({placeholders(len(ips))})"
             )
             base_params = [user_id, *wanted, *ips]
         cursor.execute(
@@ -297,13 +285,13 @@ def replace_journeys(journeys, *, created_at, using="default"):
         for touch in journey.touches
     ]
     with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
-        for chunk in chunks([journey.conv_id for journey in journeys], IDS_PER_STATEMENT):
+        for chunk in chunks([journey.conv_id for journey in journeys], IN_LIST_SIZE):
             cursor.execute(
-                f"SELECT DISTINCT conv_id FROM {table} WHERE conv_id IN ({_marks(len(chunk))})", chunk
+                f"SELECT DISTINCT conv_id FROM {table} WHERE conv_id IN ({placeholders(len(chunk))})", chunk
             )
             stale = [row[0] for row in cursor.fetchall()]
             if stale:
-                cursor.execute(f"DELETE FROM {table} WHERE conv_id IN ({_marks(len(stale))})", stale)
+                cursor.execute(f"DELETE FROM {table} WHERE conv_id IN ({placeholders(len(stale))})", stale)
         for chunk in chunks(rows, ROWS_PER_INSERT):
             cursor.executemany(
                 f"INSERT INTO {table} (conv_id, click_id, click_time, position, created_at)"
@@ -317,7 +305,7 @@ def touchpoint_counts(conv_ids, using="default"):
     """conv_id -> number of touchpoint rows, for the conversions that have any."""
     connection = connections[using]
     sql = f"SELECT conv_id, COUNT(*) FROM {_q(connection, TOUCHPOINTS)} WHERE conv_id IN ({{ids}}) GROUP BY conv_id"
-    return dict(_rows_for_ids(connection, sql, conv_ids))
+    return dict(rows_for_ids(connection, sql, conv_ids))
 
 
 def delete_touchpoints(conv_ids, using="default"):
@@ -325,9 +313,9 @@ def delete_touchpoints(conv_ids, using="default"):
     connection = connections[using]
     deleted = 0
     with connection.cursor() as cursor:
-        for chunk in chunks(sorted(set(conv_ids)), IDS_PER_STATEMENT):
+        for chunk in chunks(sorted(set(conv_ids)), IN_LIST_SIZE):
             cursor.execute(
-                f"DELETE FROM {_q(connection, TOUCHPOINTS)} WHERE conv_id IN ({_marks(len(chunk))})", chunk
+                f"DELETE FROM {_q(connection, TOUCHPOINTS)} WHERE conv_id IN ({placeholders(len(chunk))})", chunk
             )
             deleted += cursor.rowcount
     return deleted
@@ -341,14 +329,46 @@ def stored_touches(conv_ids, using="default"):
         " WHERE conv_id IN ({ids}) ORDER BY conv_id, position, touchpoint_id"
     )
     touches = defaultdict(list)
-    for conv_id, *touch in _rows_for_ids(connection, sql, conv_ids):
+    for conv_id, *touch in rows_for_ids(connection, sql, conv_ids):
         touches[conv_id].append(tuple(touch))
     return touches
 
 
-def stored_journey(conv_id, using="default"):
-    """One conversion's stored journey as [(click_id, click_time)] in position order."""
-    return [(click_id, click_time) for click_id, click_time, _ in stored_touches([conv_id], using).get(conv_id, [])]
+def stored_journeys(conv_ids, using="default"):
+    """conv_id -> [(click_id, click_time)] in stored order, for the conversions that have rows."""
+    return {
+        conv_id: [(click_id, click_time) for click_id, click_time, _ in touches]
+        for conv_id, touches in stored_touches(conv_ids, using).items()
+    }
+
+
+def click_facts(click_ids, using="default"):
+    """{click_id: ClickFacts} for the clicks that exist in `202_clicks`.
+
+    Duplicate rows of one click resolve to each column's smallest value (SQL MIN semantics:
+    NULLs ignored), so every report sees the same click. Duplicates are rare, so they are
+    collapsed here rather than by a GROUP BY, which made the server sort every batch.
+    """
+    connection = connections[using]
+    sql = (
+        "SELECT click_id, aff_campaign_id, landing_page_id, ppc_account_id, click_cpc"
+        f" FROM {_q(connection, CLICKS)} WHERE click_id IN ({{ids}})"
+    )
+    found = {}
+    for row in rows_for_ids(connection, sql, click_ids):
+        seen = found.get(row[0])
+        found[row[0]] = row if seen is None else tuple(map(_smallest, seen, row))
+    return {
+        click_id: ClickFacts(campaign_id or 0, landing_page_id or 0, ppc_account_id or 0, Decimal(cpc or 0))
+        for click_id, campaign_id, landing_page_id, ppc_account_id, cpc in found.values()
+    }
+
+
+def _smallest(a, b):
+    """MIN() of two column values, ignoring NULLs as SQL does."""
+    if a is None:
+        return b
+    return a if b is None else min(a, b)
 
 
 class OrphanRow(NamedTuple):
@@ -375,7 +395,7 @@ def orphan_batch(*, after_conv_id, limit, user_ids=None, using="default"):
             return [], None
         cursor.execute(
             f"SELECT conv_id, user_id, deleted FROM {_q(connection, CONVERSIONS)}"
-            f" WHERE conv_id IN ({_marks(len(scanned))})",
+            f" WHERE conv_id IN ({placeholders(len(scanned))})",
             scanned,
         )
         conversions = {conv_id: (user_id, deleted) for conv_id, user_id, deleted in cursor.fetchall()}

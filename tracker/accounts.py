@@ -10,10 +10,9 @@ from tracker import arguments, sql
 
 def deleted_flags(account_ids, using="default"):
     """{user_id: is deleted} for the given accounts that exist."""
-    connection = connections[using]
     statement = f"SELECT user_id, user_deleted FROM {sql.quote('202_users', using)} WHERE user_id IN ({{ids}})"
-    with connection.cursor() as cursor:
-        return {user_id: bool(deleted) for user_id, deleted in sql.rows_for_ids(cursor, statement, account_ids)}
+    rows = sql.rows_for_ids(connections[using], statement, account_ids)
+    return {user_id: bool(deleted) for user_id, deleted in rows}
 
 
 def live_account_ids(using="default"):

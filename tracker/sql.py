@@ -30,11 +30,15 @@ def chunks(values, size=IN_LIST_SIZE):
         yield values[index:index + size]
 
 
-def rows_for_ids(cursor, sql, ids):
-    """Rows of `sql`, whose `{ids}` is an IN list, over the distinct `ids` one bounded list at a time."""
-    for chunk in chunks(sorted(set(ids))):
-        cursor.execute(sql.format(ids=placeholders(len(chunk))), chunk)
-        yield from cursor.fetchall()
+def rows_for_ids(connection, sql, ids):
+    """Rows of `sql`, whose `{ids}` is an IN list, over the distinct `ids` one bounded list at a
+    time (a list, so the cursor is closed when it returns)."""
+    rows = []
+    with connection.cursor() as cursor:
+        for chunk in chunks(sorted(set(ids))):
+            cursor.execute(sql.format(ids=placeholders(len(chunk))), chunk)
+            rows.extend(cursor.fetchall())
+    return rows
 
 
 def _number_literal(value):

@@ -57,8 +57,8 @@ def test_journey_from_stored_dedupes_adds_converting_click_and_sorts():
         Touch(30, 500, landing_page_id=3), Touch(10, 100), Touch(30, 999), Touch(20, 500),
     ]
     journey = journey_from_stored(
-        conv_id=7, conv_time=1000, converting_click_id=40, converting_click_time=900,
-        stored_touches=stored, converting_landing_page_id=8, converting_ppc_account_id=9,
+        conv_id=7, conv_time=1000, converting_touch=Touch(40, 900, landing_page_id=8, ppc_account_id=9),
+        stored_touches=stored,
     )
     assert journey.conv_id == 7 and journey.conv_time == 1000 and journey.converting_click_id == 40
     # Duplicate click 30 keeps its first row; the 500 tie is broken by click id (20 before 30).
@@ -71,16 +71,14 @@ def test_journey_from_stored_dedupes_adds_converting_click_and_sorts():
 def test_journey_from_stored_keeps_stored_converting_click():
     stored = [Touch(2, 50, ppc_account_id=5), Touch(1, 60)]
     journey = journey_from_stored(
-        conv_id=1, conv_time=100, converting_click_id=2, converting_click_time=50,
-        stored_touches=iter(stored),
+        conv_id=1, conv_time=100, converting_touch=Touch(2, 50), stored_touches=iter(stored),
     )
     assert journey.touches == (Touch(2, 50, ppc_account_id=5), Touch(1, 60))
 
 
 def test_no_stored_journey_is_the_one_touch_journey_of_the_converting_click():
     journey = journey_from_stored(
-        conv_id=3, conv_time=100, converting_click_id=9, converting_click_time=90,
-        stored_touches=[],
+        conv_id=3, conv_time=100, converting_touch=Touch(9, 90), stored_touches=[],
     )
     assert journey.touches == (Touch(9, 90),)
     for model_type in MODEL_TYPES:
@@ -263,8 +261,7 @@ def _random_journeys(rng, count):
         converting = rng.choice(stored) if stored and rng.random() < 0.8 else None
         yield journey_from_stored(
             conv_id=conv_id, conv_time=conv_time,
-            converting_click_id=converting.click_id if converting else 999,
-            converting_click_time=converting.click_time if converting else conv_time,
+            converting_touch=converting or Touch(999, conv_time),
             stored_touches=stored,
         )
 
