@@ -7,18 +7,18 @@ included by attribution_site/urls.py ahead of the admin's own routes.
 """
 import time
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods
 
-from attribution import exports, reporting
+from attribution import reporting
+from attribution.exports import COMPLETED, files, jobs, webhooks
 from attribution.models import SCOPE_TYPES, AttributionModel, Export, Snapshot
 from tracker.admin_helpers import CappedCountPaginator, ReadOnlyAdminMixin
 from tracker.audit import Actor
@@ -145,12 +145,8 @@ class ExportAdmin(_ReportPermissionMixin, admin.ModelAdmin):
 
     @admin.display(description="webhook URL")
     def webhook_target(self, export):
-        """Scheme, host and path only: a query string often carries a token."""
-        if not export.webhook_url:
-            return "—"
-        parts = urlsplit(export.webhook_url)
-        hidden = "?…" if parts.query else ""
-        return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}{parts.path}{hidden}"
+        """Scheme, host and path only: user-info and a query string often carry a token."""
+        return webhooks.masked_url(export.webhook_url) or "—"
 
     @admin.display(description="webhook secret")
     def webhook_secret_set(self, export):
@@ -158,7 +154,7 @@ class ExportAdmin(_ReportPermissionMixin, admin.ModelAdmin):
 
     @admin.display(description="file")
     def download(self, export):
-        if export.status != exports.COMPLETED:
+        if export.status != COMPLETED:
             return "—"
         url = reverse("attribution_export_download", args=[export.export_id])
         return format_html('<a href="{}">Download {}</a>', url, export.requested_format)
@@ -405,9 +401,9 @@ class ScheduleExportForm(forms.Form):
     requested_format = forms.ChoiceField(
         label="format", choices=(("csv", "CSV"), ("xlsx", "Excel (XLSX)")), initial="csv"
     )
-    webhook_url = forms.CharField(required=False, max_length=exports.WEBHOOK_URL_MAX_LENGTH,
+    webhook_url = forms.CharField(required=False, max_length=webhooks.WEBHOOK_URL_MAX_LENGTH,
                                   help_text="Optional http(s) URL on a public address.")
-    webhook_secret = forms.CharField(required=False, max_length=255,
+    webhook_secret = forms.CharField(required=False, max_length=webhooks.WEBHOOK_SECRET_MAX_LENGTH,
                                      widget=forms.PasswordInput(render_value=False),
                                      help_text="Signs the webhook body (HMAC-SHA256); never shown again.")
     webhook_headers = forms.CharField(
@@ -422,13 +418,13 @@ class ScheduleExportForm(forms.Form):
 
 
 def schedule_export_view(request):
-    """Queue an export through exports.schedule_export, which validates and audits it."""
+    """Queue an export through jobs.schedule_export, which validates and audits it."""
     _require(request, MANAGE_PERMISSION)
     form = ScheduleExportForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            export = exports.schedule_export(
+            export = jobs.schedule_export(
                 model=data["model"], scope_type=data["scope_type"],
                 scope_id=None if data["scope_type"] == "global" else data["scope_id"],
                 start_hour=_epoch(data["start"]), end_hour=_epoch(data["end"]),
@@ -437,7 +433,7 @@ def schedule_export_view(request):
                 actor=Actor.from_request(request),
                 viewer=request.user,
             )
-        except exports.ExportRequestError as error:
+        except jobs.ExportRequestError as error:
             field_names = {"start_hour": "start", "end_hour": "end"}
             for name, problem in error.fields.items():
                 name = field_names.get(name, name)
@@ -461,13 +457,10 @@ def export_download_view(request, export_id):
     export = restrict_to_visible(Export.objects.all(), request.user).filter(export_id=export_id).first()
     if export is None:
         raise Http404("No such export among your accounts.")
-    path = exports.export_file(export)
-    if path is None:
+    response = files.download_response(export)
+    if response is None:
         raise Http404("This export has no file to download (not completed, or the file is gone).")
-    extension = exports.normalise_format(export.requested_format)
-    return FileResponse(
-        open(path, "rb"), as_attachment=True, filename=f"attribution-export-{export.export_id}.{extension}"
-    )
+    return response
 
 
 urlpatterns = [

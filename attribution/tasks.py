@@ -4,7 +4,7 @@ import uuid
 
 from django_q.tasks import async_task
 
-from attribution.exports import process_pending_exports
+from attribution.exports.jobs import process_pending_exports
 from attribution.rebuild import plan_rebuild, run_rebuild
 from tracker.audit import Actor
 

@@ -6,6 +6,7 @@ value means for the business (slug rules, config ranges, default-model rules) is
 import json
 
 from attribution.api.errors import ApiError
+from attribution.exports.webhooks import masked_url
 from tracker.utc import ISO_PATTERN, utc_text
 
 MODEL_FIELDS = ("model_name", "model_slug", "model_type", "weighting_config", "is_active", "is_default")
@@ -69,7 +70,7 @@ def serialize_snapshot(snapshot):
 
 
 def serialize_export(export, download_url):
-    """An export without its webhook secret, headers or file path (SPEC §8)."""
+    """An export without its webhook secret, headers or file path, its URL masked (SPEC §8)."""
     return {
         "export_id": export.export_id,
         "model_id": export.model_id,
@@ -81,7 +82,7 @@ def serialize_export(export, download_url):
         "format": export.requested_format,
         "status": export.status,
         "rows_exported": export.rows_exported,
-        "webhook_url": export.webhook_url,
+        "webhook_url": masked_url(export.webhook_url),
         "webhook_status_code": export.webhook_status_code,
         "last_error": export.last_error,
         "queued_at": export.queued_at,

@@ -6,12 +6,12 @@ import re
 import time
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
-from django.http import FileResponse, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django_q.tasks import async_task
 
-from attribution import exports, reporting, services
+from attribution import reporting, services
 from attribution.api import openapi, serializers
 from attribution.api.auth import authenticate
 from attribution.api.errors import (
@@ -22,6 +22,7 @@ from attribution.api.errors import (
     not_found,
 )
 from attribution.credit import InvalidModelConfig
+from attribution.exports import COMPLETED, files, jobs
 from attribution.models import MODEL_TYPES, SCOPE_TYPES, AttributionModel, Export
 from journeys.cache import get_journey
 from journeys.models import Click, Conversion
@@ -372,7 +373,7 @@ def conversion_journey(request, conv_id):
 
 def _download_url(export):
     """The API link to a completed export's file (never its server path)."""
-    if export.status != exports.COMPLETED:
+    if export.status != COMPLETED:
         return None
     return reverse("attribution_api_export_download", args=[export.export_id])
 
@@ -383,19 +384,17 @@ def download_export(request, export_id):
     if export is None:
         raise not_found("Export", export_id)
     tenancy.require_account(request.user, export.user_id)
-    path = exports.export_file(export)
-    if path is None:
+    response = files.download_response(export)
+    if response is None:
         raise ApiError(404, f"Export {export_id} has no file to download (status {export.status}).")
-    extension = exports.normalise_format(export.requested_format)
-    return FileResponse(open(path, "rb"), as_attachment=True,
-                        filename=f"attribution-export-{export.export_id}.{extension}")
+    return response
 
 
 def list_exports(request, model_id):
     model = _visible_model(request, model_id)
     limit, offset = _page(request)
-    exports = Export.objects.filter(model_id=model.model_id, user_id=model.user_id).order_by("-export_id")
-    rows, meta = _paged(exports[offset:offset + limit + 1], limit, offset)
+    model_exports = Export.objects.filter(model_id=model.model_id, user_id=model.user_id).order_by("-export_id")
+    rows, meta = _paged(model_exports[offset:offset + limit + 1], limit, offset)
     return data_response([serializers.serialize_export(row, _download_url(row)) for row in rows], meta=meta)
 
 
@@ -403,14 +402,14 @@ def schedule_export(request, model_id):
     model = _visible_model(request, model_id)
     body = serializers.export_request_from_body(_json_body(request))
     try:
-        export = exports.schedule_export(
+        export = jobs.schedule_export(
             model=model, scope_type=body.get("scope", "global"), scope_id=body.get("scope_id"),
             start_hour=body["start_hour"], end_hour=body["end_hour"],
             requested_format=body.get("format", "csv"), webhook_url=body.get("webhook_url"),
             webhook_secret=body.get("webhook_secret"), webhook_headers=body.get("webhook_headers"),
             actor=_actor(request), viewer=request.user,
         )
-    except exports.ExportRequestError as error:
+    except jobs.ExportRequestError as error:
         fields = {_EXPORT_FIELD_NAMES.get(name, name): problem for name, problem in error.fields.items()}
         raise ApiError(422, f"Invalid export request: {error.message}.", fields)
     return data_response(serializers.serialize_export(export, _download_url(export)), status=201)

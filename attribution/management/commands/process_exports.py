@@ -1,7 +1,7 @@
 """`manage.py process_exports`: one export worker pass, for cron or a manual run (SPEC §7)."""
 from django.core.management.base import BaseCommand, CommandError
 
-from attribution.exports import process_pending_exports
+from attribution.exports.jobs import process_pending_exports
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from attribution import exports
+from attribution.exports import jobs
 from attribution.models import Export
 from tests.attribution.api.conftest import error_of
 from tests.attribution.api.test_snapshots_api import H0, HOUR, _snapshot
@@ -98,7 +98,7 @@ def test_completed_export_lists_a_download_url_and_downloads(api, models, export
     _snapshot(model, H0, clicks=2, conversions=1, revenue="12.5000", cost="2.0000")
     export_id = _schedule(api("manager"), model, **WEBHOOK).json()["data"]["export_id"]
     Export.objects.filter(export_id=export_id).update(webhook_url=None, webhook_secret=None)
-    exports.process_pending_exports()
+    jobs.process_pending_exports()
 
     listing = api("viewer").get(f"/models/{model.model_id}/exports")
     (row,) = listing.json()["data"]

@@ -2,7 +2,7 @@
 import pytest
 from django.urls import reverse
 
-from attribution import exports
+from attribution.exports import jobs
 from attribution.models import Export
 from tests.attribution.reporting_fixtures import (
     BASE_HOUR,
@@ -16,25 +16,19 @@ from tracker.models import AuditEntry
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def export_dir(settings, tmp_path):
-    settings.ATTRIBUTION_EXPORT_DIR = tmp_path / "exports"
-    return settings.ATTRIBUTION_EXPORT_DIR
-
-
 @pytest.fixture
 def completed_export(tracker, settings):
     settings.ATTRIBUTION_WEBHOOK_ALLOW_PRIVATE = False
     account = tracker.account("owner")
     model = make_model(account)
     snapshot(model, BASE_HOUR, clicks=1, conversions=1, revenue="7.5", cost="2.5")
-    export = exports.schedule_export(
+    export = jobs.schedule_export(
         model=model, scope_type="global", scope_id=None, start_hour=BASE_HOUR, end_hour=BASE_HOUR,
         requested_format="csv", webhook_url="http://10.255.255.1/x?token=abc123", webhook_secret="hush-hush",
         actor=Actor.cli("pytest"),
     )
-    exports.claim_export(export.export_id)
-    exports.run_claimed_export(export.export_id)  # private webhook target: refused and recorded
+    jobs.claim_export(export.export_id)
+    jobs.run_claimed_export(export.export_id)  # private webhook target: refused and recorded
     export.refresh_from_db()
     assert export.status == "completed"
     return account, export
@@ -118,6 +112,26 @@ def test_schedule_form_shows_service_errors_on_fields(client, tracker):
     errors = response.context["form"].errors
     assert "is after end_hour" in str(errors["start"]) and "http(s)" in str(errors["webhook_url"])
     assert errors["webhook_headers"] == ["'Host' is set by the webhook itself and cannot be replaced"]
+    assert not Export.objects.exists()
+
+
+@pytest.mark.parametrize("field, value, problem", [
+    ("webhook_url", "http://[::1/", "is not a valid URL"),
+    ("webhook_url", "http://a..b/hook", "is not a valid host name"),
+    ("webhook_headers", "[" * 3000, "must be a JSON object"),
+    ("webhook_headers", '{"X-A": "a\u2028b"}', "Latin-1"),
+])
+def test_schedule_form_shows_hostile_webhook_input_as_a_field_error(client, tracker, field, value, problem):
+    account = tracker.account()
+    model = make_model(account)
+    client.force_login(staff_user("manager", [account], manage=True))
+    response = client.post(reverse("attribution_export_schedule"), {
+        "model": model.model_id, "scope_type": "global", "start": "2024-03-01 00:00", "end": "2024-03-01 00:00",
+        "requested_format": "csv", "webhook_url": "https://hooks.example.com/x", "webhook_secret": "s",
+        field: value,
+    })
+    assert response.status_code == 200
+    assert problem in str(response.context["form"].errors[field])
     assert not Export.objects.exists()
 
 
