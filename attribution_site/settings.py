@@ -122,12 +122,15 @@ except (environ.ImproperlyConfigured, ValueError, KeyError) as error:
 if CACHES["default"]["BACKEND"].endswith("PyMemcacheCache"):
     # Set here rather than parsed from the URL: short timeouts so a dead memcached costs
     # milliseconds, and errors raised (not ignored) so they are logged and shown in checks.
+    # retry_attempts=0: with retries, pymemcache answers calls in the second after a failure
+    # with defaults instead of errors, and a journey eviction then would be lost silently; now
+    # a failure marks the server dead (every call raises) for dead_timeout seconds.
     CACHES["default"]["OPTIONS"] = {
         "connect_timeout": 0.5,
         "timeout": 0.5,
         "no_delay": True,
         "ignore_exc": False,
-        "retry_attempts": 1,
+        "retry_attempts": 0,
         "dead_timeout": 5,
     }
 CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="p202ops")

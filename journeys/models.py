@@ -192,3 +192,18 @@ class CaptureWatermark(models.Model):
 
     def __str__(self):
         return f"{self.name}: conv_id {self.last_conv_id}"
+
+
+class PendingJourneyEviction(models.Model):
+    """A journey cache eviction that could not reach the cache, kept until a retry succeeds
+    (SPEC §4.5). `conv_id` NULL stands for every journey key: the namespace is bumped instead."""
+
+    conv_id = models.PositiveBigIntegerField(null=True)
+    queued_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "pending journey cache eviction"
+
+    def __str__(self):
+        what = f"conv_id {self.conv_id}" if self.conv_id is not None else "every journey"
+        return f"evict {what} (queued {self.queued_at:%Y-%m-%d %H:%M:%S} UTC)"

@@ -12,29 +12,43 @@ logger = logging.getLogger("attribution.cache")
 _MISSING = object()
 
 
-def cache_get(key, default=None):
+def cache_get(key, default=None, version=None):
     try:
-        return cache.get(key, default)
+        return cache.get(key, default, version=version)
     except Exception as error:  # any client or network error: fall back to the database
         logger.warning("cache get %s failed, reading from the database: %s", key, error)
         return default
 
 
-def cache_set(key, value, timeout=None):
+def cache_set(key, value, timeout=None, version=None):
     try:
-        cache.set(key, value, timeout)
+        cache.set(key, value, timeout, version=version)
     except Exception as error:
         logger.warning("cache set %s failed: %s", key, error)
 
 
-def cache_delete_many(keys):
+def cache_get_or_set(key, default, timeout=None):
+    """The cached value, storing `default` (a value or a callable) when missing; None when the
+    cache cannot be reached. `timeout=None` keeps the value until evicted."""
+    try:
+        return cache.get_or_set(key, default, timeout)
+    except Exception as error:
+        logger.warning("cache get_or_set %s failed: %s", key, error)
+        return None
+
+
+def cache_delete_many(keys, version=None):
+    """Delete the keys; False when the cache could not be reached (the caller decides whether
+    that eviction must be retried)."""
     keys = list(keys)
     if not keys:
-        return
+        return True
     try:
-        cache.delete_many(keys)
+        cache.delete_many(keys, version=version)
     except Exception as error:
         logger.warning("cache delete of %d key(s) failed: %s", len(keys), error)
+        return False
+    return True
 
 
 def cache_incr(key, initial=1):

@@ -3,7 +3,7 @@ import pytest
 from django.core.cache import cache
 
 from journeys import services
-from journeys.cache import get_journey, journey_cache_key
+from journeys.cache import get_journey, journey_cache_key, journey_cache_version
 from tests.journeys.journey_helpers import DAY, NOW, audits, setting, store_rows, stored
 from tracker.audit import Actor
 
@@ -54,7 +54,7 @@ def test_purge_by_conv_id_reports_rows_not_conversions_and_evicts(tracker, shop,
     assert (result.rows_deleted, result.conversions) == (5, 2)
     assert stored(three.conv_id) == [] and stored(two.conv_id) == []
     assert len(stored(kept.conv_id)) == 1
-    assert cache.get(journey_cache_key(three.conv_id)) is None
+    assert cache.get(journey_cache_key(three.conv_id), version=journey_cache_version()) is None
     [(account_id, metadata)] = audits("journey_purge")
     assert account_id == shop["account"].user_id
     assert (metadata["rows_deleted"], metadata["conversions"]) == (5, 2)

@@ -1,7 +1,7 @@
 """conversions/<conv_id>/journey: ordered touches from the journey cache plus conversion facts."""
 import pytest
 
-from journeys.cache import journey_cache_key
+from journeys.cache import journey_cache_key, journey_cache_version
 from journeys.services import rebuild_journeys
 from tests.attribution.api.conftest import error_of
 from tracker.audit import Actor
@@ -55,7 +55,7 @@ def test_journey_is_read_through_the_journey_cache(api, journey):
 
     api("viewer").get(f"/conversions/{conversion.conv_id}/journey")
 
-    assert [tuple(t) for t in cache_get(journey_cache_key(conversion.conv_id))] == [
+    assert [tuple(t) for t in cache_get(journey_cache_key(conversion.conv_id), version=journey_cache_version())] == [
         (501, CONV_TIME - 7200), (502, CONV_TIME - 600), (503, CONV_TIME - 600)
     ]
 
