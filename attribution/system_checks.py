@@ -44,6 +44,8 @@ REVIEW_RECENT_CONVERSIONS = 50_000
 # Hours without conversions legitimately have no snapshot; two days without one deserves a look.
 SNAPSHOT_STALE_SECONDS = 48 * HOUR_SECONDS
 SNAPSHOT_MODELS_MAX = 500
+# A journey eviction still waiting after this long means stale journeys are being served.
+PENDING_EVICTION_ERROR_SECONDS = HOUR_SECONDS
 # Duplicate snapshots are looked for in the last week on the page (check_schema scans all).
 SCHEMA_SNAPSHOT_DAYS = 7
 LISTED_MAX = 5
@@ -56,6 +58,7 @@ TITLES = {
     "task_queue": "Task queue depth",
     "failed_tasks": "Failed tasks (24 h)",
     "cache": "Journey cache (memcached)",
+    "journey_cache_evictions": "Journey cache evictions waiting",
     "model_rows": "Invalid model rows",
     "default_models": "Default model per account",
     "journeys_review": "Journeys needing review",
@@ -224,6 +227,26 @@ def check_cache(account_ids=None, now=None):
     return CheckResult("cache", OK, f"{backend.rsplit('.', 1)[-1]}: {detail}", hint)
 
 
+def check_journey_cache_evictions(account_ids=None, now=None):
+    """SPEC §4.5: evictions that could not reach memcached. Retried first (idempotent), so only
+    those the cache still refuses are reported."""
+    from journeys.cache import pending_evictions, retry_pending_evictions
+
+    retry_pending_evictions()
+    rows, oldest, everything = pending_evictions()
+    hint = ("Bring memcached back (CACHE_URL): waiting evictions are retried before cached journey "
+            "reads and by this check; `manage.py evict_journey_cache --all` settles them all at once.")
+    if not rows:
+        return CheckResult("journey_cache_evictions", OK, "no eviction waiting for the cache", hint)
+    now = now or int(time.time())
+    queued_at = int(oldest.timestamp())
+    age = max(0, now - queued_at)
+    detail = (f"{rows} eviction(s) waiting since {utc_text(queued_at, MINUTES_PATTERN)} ({_age(age)} ago)"
+              + (", one of them of every journey" if everything else "")
+              + ": until then those journeys may be served stale from the cache")
+    return CheckResult("journey_cache_evictions", ERROR if age > PENDING_EVICTION_ERROR_SECONDS else WARNING, detail, hint)
+
+
 def check_model_rows(account_ids=None, now=None):
     from attribution.data_checks import invalid_model_rows
 
@@ -338,6 +361,7 @@ CHECKS = (
     ("task_queue", check_task_queue),
     ("failed_tasks", check_failed_tasks),
     ("cache", check_cache),
+    ("journey_cache_evictions", check_journey_cache_evictions),
     ("model_rows", check_model_rows),
     ("default_models", check_default_models),
     ("journeys_review", check_journeys_review),
