@@ -1,9 +1,12 @@
-"""Routes of /api/v2/attribution/ (SPEC §8); anything else under the prefix is a JSON 404."""
+"""Routes of /api/v2/attribution/ (SPEC §8); anything else under the prefix is a JSON 404.
+
+Every route also answers with a trailing slash; reverse() gives the form without one.
+"""
 from django.urls import path, re_path
 
 from attribution.api import views
 
-urlpatterns = [
+_routes = [
     path("openapi.json", views.openapi_endpoint, name="attribution_api_openapi"),
     path("models", views.models_endpoint, name="attribution_api_models"),
     path("models/<int:model_id>", views.model_endpoint, name="attribution_api_model"),
@@ -15,5 +18,10 @@ urlpatterns = [
     path("compare", views.compare_endpoint, name="attribution_api_compare"),
     path("conversions/<int:conv_id>/journey", views.journey_endpoint, name="attribution_api_journey"),
     path("rebuilds", views.rebuilds_endpoint, name="attribution_api_rebuilds"),
+]
+
+urlpatterns = [
+    *_routes,
+    *(path(f"{route.pattern}/", route.callback) for route in _routes),
     re_path(r"^(?P<path>.*)$", views.unknown_path),
 ]

@@ -101,7 +101,7 @@ def _json_body(request):
         raise _too_large()
     try:
         parsed = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nested deeper than Python parses
         raise ApiError(400, f"The request body is not valid JSON: {error}.")
     if not isinstance(parsed, dict):
         raise ApiError(400, "The request body must be a JSON object.")
