@@ -25,11 +25,13 @@ from journeys.models import (
     Campaign,
     Click,
     Conversion,
+    JourneySummary,
     JourneyTouch,
     LandingPage,
     TrafficSourceAccount,
 )
 from journeys.services import purge_journeys, rebuild_journeys, verify_journeys
+from journeys.summaries import collapsed_path_pattern, parse_selection_token, path_text
 from tracker import tenancy
 from tracker.admin_helpers import (
     AccountFilter,
@@ -175,6 +177,41 @@ class NeedsReviewFilter(admin.SimpleListFilter):
         )
 
 
+class JourneyPathFilter(admin.SimpleListFilter):
+    """The conversions of one channel path in one window, as the journey analysis links them
+    (`journeys.summaries.selection_token`): matched on their journey summaries within the
+    window only, so the scan is bounded by the window."""
+
+    title = "journey path (analysis)"
+    parameter_name = "journey_path"
+
+    def lookups(self, request, model_admin):
+        if self.value() is None:
+            return []
+        selection = parse_selection_token(self.value())
+        if selection is None:
+            return [(self.value(), "not a journey path")]
+        steps = " › ".join(map(str, selection.channels))
+        collapsed = ", repeats collapsed" if selection.collapsed else ""
+        return [(self.value(), f"{selection.channel} path {steps}{collapsed}")]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        selection = parse_selection_token(self.value())
+        if selection is None:
+            return queryset.none()
+        column = f"{selection.channel}_path"
+        if selection.collapsed:
+            match = {f"{column}__regex": collapsed_path_pattern(selection.channels)}
+        else:
+            match = {column: path_text(selection.channels)}
+        summaries = JourneySummary.objects.filter(
+            conv_time__gte=selection.start, conv_time__lte=selection.end, **match
+        )
+        return queryset.filter(conv_id__in=summaries.values("conv_id"))
+
+
 class ConversionChangeList(ChangeList):
     """Adds journey facts (touch count, review flags) to the displayed page only."""
 
@@ -237,7 +274,7 @@ class ConversionAdmin(TrackerAdmin):
     list_select_related = ("campaign", "user")
     list_filter = (
         AccountFilter, CampaignFilter, AdvertiserFilter, DeletedFilter, HasJourneyFilter,
-        NeedsReviewFilter,
+        NeedsReviewFilter, JourneyPathFilter,
     )
     search_fields = ("conv_id",)  # replaced by exact lookups in get_search_results
     search_help_text = (

@@ -207,3 +207,31 @@ class PendingJourneyEviction(models.Model):
     def __str__(self):
         what = f"conv_id {self.conv_id}" if self.conv_id is not None else "every journey"
         return f"evict {what} (queued {self.queued_at:%Y-%m-%d %H:%M:%S} UTC)"
+
+
+class JourneySummary(models.Model):
+    """A live conversion's journey as the analysis reports aggregate it (SPEC §7.1; ours): the
+    first touch's time and one channel path per channel kind (`journeys.summaries`), written by
+    the rebuild with the snapshots. Paths are channel ids separated by spaces, one per touch."""
+
+    conv_id = models.PositiveIntegerField(primary_key=True)
+    user_id = models.PositiveIntegerField()
+    campaign_id = models.PositiveIntegerField()
+    conv_time = models.PositiveIntegerField()
+    revenue = models.DecimalField(max_digits=11, decimal_places=5)
+    first_touch_time = models.PositiveIntegerField()
+    account_path = models.TextField()
+    campaign_path = models.TextField()
+    landing_page_path = models.TextField()
+    built_at = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name = "journey summary"
+        verbose_name_plural = "journey summaries"
+        # Windows are found by time (the replacement of an account's hours, the conv_id range a
+        # report then reads by primary key); no index starts with user_id, so that a report's
+        # read stays on the primary key instead of the index of one account's rows.
+        indexes = [models.Index(fields=["conv_time", "user_id"], name="journey_summary_time_account")]
+
+    def __str__(self):
+        return f"journey summary of conversion {self.conv_id}"
