@@ -1,8 +1,9 @@
 """Admin for who may do what (SPEC §8, §9): API tokens and Prosper202 account assignments.
 
-A new token's secret is shown once, in the success message after saving; only its SHA-256 is
-stored. Everyone with attribution access manages their own tokens; superusers see all tokens and
-are the only ones who assign accounts (a user who could assign accounts could see every tenant).
+A new token's secret is shown once, in the message after saving (messages live in the
+server-side session, never in a cookie: settings.MESSAGE_STORAGE); only its SHA-256 is stored.
+Everyone with attribution access manages their own tokens; superusers see all tokens and are the
+only ones who assign accounts (a user who could assign accounts could see every tenant).
 """
 from django import forms
 from django.contrib import admin, messages

@@ -2,15 +2,19 @@
 
 Tokens are random strings shown once; only their SHA-256 is stored, so a database leak does not
 leak usable credentials. A revoked token stops working at once. Bearer requests carry no cookies
-a browser could forge, so they are exempt from CSRF.
+a browser could forge, so they are exempt from CSRF. Failed tokens are counted per client
+address (django-ratelimit, in the shared cache); past the limit that address gets 429 (SPEC §9).
 """
 import datetime
 import hashlib
+import logging
 import secrets
 
+from django.conf import settings
 from django.db.models import Q
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
+from django_ratelimit.core import get_usage
 
 from attribution.api.errors import ApiError
 from attribution.models import ApiToken
@@ -21,6 +25,24 @@ PREFIX_LENGTH = 8
 LAST_USED_RESOLUTION_SECONDS = 60
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
 CHALLENGE = 'Bearer realm="attribution"'
+FAILED_TOKENS_PER_ADDRESS = 20
+FAILED_TOKEN_WINDOW = "5m"
+_FAILED_TOKEN_GROUP = "attribution.api.failed-tokens"
+
+logger = logging.getLogger("attribution.api")
+
+
+def client_address(request):
+    """The client's IP address: REMOTE_ADDR, or behind the trusted proxy of
+    TRUST_X_FORWARDED_PROTO the last X-Forwarded-For entry (the one that proxy appended).
+
+    Shared by the API's failed-token limit and django-axes' log-in lockout.
+    """
+    if settings.TRUST_X_FORWARDED_PROTO:
+        appended = request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
+        if appended:
+            return appended
+    return request.META.get("REMOTE_ADDR", "")
 
 
 def hash_token(plaintext):
@@ -67,6 +89,29 @@ def user_for_token(plaintext):
     return token.django_user
 
 
+def _failed_tokens(request, count_this_one=False):
+    """This address's failed tokens in the current window, as django-ratelimit counts them
+    ({'count', 'limit', 'time_left'}); None when the cache cannot say (the token check stays)."""
+    try:
+        return get_usage(
+            request, group=_FAILED_TOKEN_GROUP, key=lambda _group, request: client_address(request),
+            rate=f"{FAILED_TOKENS_PER_ADDRESS}/{FAILED_TOKEN_WINDOW}", increment=count_this_one,
+        )
+    except Exception as error:  # a dead cache must not take the API down with it
+        logger.warning("failed-token count unavailable, not throttling: %s", error)
+        return None
+
+
+def _refuse_throttled_address(request):
+    usage = _failed_tokens(request)
+    if usage is not None and usage["count"] >= usage["limit"]:
+        wait_seconds = max(1, usage["time_left"])
+        raise ApiError(
+            429, f"Too many invalid API tokens from your address; try again in {wait_seconds} seconds.",
+            headers={"Retry-After": str(wait_seconds)},
+        )
+
+
 def _unauthorized(message, error=None):
     challenge = CHALLENGE if error is None else f'{CHALLENGE}, error="{error}"'
     return ApiError(401, message, headers={"WWW-Authenticate": challenge})
@@ -96,8 +141,10 @@ def authenticate(request):
             raise _unauthorized(
                 "The Authorization header must be 'Bearer <token>'.", error="invalid_request"
             )
+        _refuse_throttled_address(request)
         user = user_for_token(credentials.strip())
         if user is None:
+            _failed_tokens(request, count_this_one=True)
             raise _unauthorized("The API token is invalid or has been revoked.", error="invalid_token")
         return user
     if request.user.is_authenticated and request.user.is_active:

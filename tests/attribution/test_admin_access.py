@@ -1,6 +1,9 @@
 """Admin for API tokens and account access (attribution/admin_access.py)."""
+import re
+
 import pytest
 from django.contrib.messages import get_messages
+from django.contrib.messages.storage.cookie import CookieStorage
 from django.test import Client
 
 from attribution.api.auth import hash_token, issue_token
@@ -36,6 +39,20 @@ def test_superuser_creates_a_token_shown_once(users):
     listing = client.get("/admin/attribution/apitoken/")
     assert token.token_prefix in listing.content.decode()
     assert plaintext not in listing.content.decode()
+
+
+def test_a_new_tokens_plaintext_never_travels_in_a_cookie(users):
+    client = _client(users["superuser"])
+
+    created = client.post("/admin/attribution/apitoken/add/", {"django_user": users["viewer"].pk, "name": "BI"})
+
+    assert created.status_code == 302
+    assert CookieStorage.cookie_name not in created.cookies  # messages stay in the session
+    page = client.get(created["Location"]).content.decode()
+    (plaintext,) = re.findall(r"API token for viewer: (\S+) — copy it now", page)
+    assert ApiToken.objects.get(name="BI").token_hash == hash_token(plaintext)
+    assert not any(plaintext in morsel.value for morsel in client.cookies.values())
+
 
 
 def test_staff_user_creates_tokens_only_for_themselves_and_sees_only_theirs(users):

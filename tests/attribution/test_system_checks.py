@@ -379,8 +379,7 @@ def test_page_hides_other_tenants_rows(client, viewer, tracker):
 def test_page_needs_login_and_permission(client):
     response = client.get(PAGE)
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
-    User.objects.create_user("staff", password="pw", is_staff=True)
-    client.login(username="staff", password="pw")
+    client.force_login(User.objects.create_user("staff", is_staff=True))
     assert client.get(PAGE).status_code == 403
 
 

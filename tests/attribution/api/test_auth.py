@@ -3,9 +3,15 @@ import hashlib
 
 import pytest
 from django.conf import settings
-from django.test import Client
+from django.test import Client, RequestFactory
 
-from attribution.api.auth import issue_token, revoke_tokens, user_for_token
+from attribution.api.auth import (
+    FAILED_TOKENS_PER_ADDRESS,
+    client_address,
+    issue_token,
+    revoke_tokens,
+    user_for_token,
+)
 from attribution.models import ApiToken, AttributionModel
 from tests.attribution.api.conftest import API, ApiClient, error_of
 
@@ -139,3 +145,46 @@ def test_unknown_path_is_json_404(api):
 
     assert response.status_code == 404
     assert "/api/v2/attribution/no-such-thing" in error_of(response)["message"]
+
+
+ATTACKER, NEIGHBOUR = "203.0.113.7", "198.51.100.9"
+
+
+def test_failed_tokens_from_one_address_are_throttled_with_429(users):
+    _token, valid = issue_token(users["viewer"], "ci")
+    for _ in range(FAILED_TOKENS_PER_ADDRESS):
+        assert ApiClient("guess").get("/models", REMOTE_ADDR=ATTACKER).status_code == 401
+
+    throttled = ApiClient("another-guess").get("/models", REMOTE_ADDR=ATTACKER)
+
+    assert throttled.status_code == 429 and int(throttled["Retry-After"]) >= 1
+    assert "Too many invalid API tokens" in error_of(throttled)["message"]
+    assert ApiClient(valid).get("/models", REMOTE_ADDR=ATTACKER).status_code == 429  # no guess gets through
+    assert ApiClient(valid).get("/models", REMOTE_ADDR=NEIGHBOUR).status_code == 200
+    assert ApiClient("guess").get("/models", REMOTE_ADDR=NEIGHBOUR).status_code == 401
+
+
+def test_valid_tokens_are_never_counted(users):
+    _token, valid = issue_token(users["viewer"], "ci")
+    for _ in range(FAILED_TOKENS_PER_ADDRESS + 1):
+        assert ApiClient(valid).get("/models", REMOTE_ADDR=ATTACKER).status_code == 200
+
+
+def test_a_dead_cache_does_not_take_token_checks_down(users, settings):
+    settings.CACHES = {"default": {
+        "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache", "LOCATION": "127.0.0.1:9",
+        "OPTIONS": {"connect_timeout": 0.2, "timeout": 0.2, "ignore_exc": False, "retry_attempts": 1},
+    }}
+    _token, valid = issue_token(users["viewer"], "ci")
+
+    assert ApiClient(valid).get("/models").status_code == 200
+    assert ApiClient("guess").get("/models").status_code == 401
+
+
+def test_client_address_believes_x_forwarded_for_only_behind_the_trusted_proxy(settings):
+    request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=f"1.2.3.4, {ATTACKER}")
+
+    settings.TRUST_X_FORWARDED_PROTO = False
+    assert client_address(request) == "10.0.0.2"
+    settings.TRUST_X_FORWARDED_PROTO = True
+    assert client_address(request) == ATTACKER  # the entry the proxy appended, not one the client wrote
