@@ -22,6 +22,7 @@ from attribution import services
 from attribution.credit import InvalidModelConfig, describe_config, validate_config
 from attribution.forms import (
     CONFIG_FIELDS,
+    CONFIG_FIELDS_BY_TYPE,
     AttributionModelForm,
     RebuildWindowForm,
     ScopeSettingForm,
@@ -34,7 +35,7 @@ from tracker.admin_helpers import (
     ReadOnlyAdminMixin,
     parse_id,
 )
-from tracker.arguments import ID_MAX
+from tracker.arguments import ID_MAX, InvalidArgument
 from tracker.audit import Actor
 from tracker.models import AUDIT_ACTIONS, Account, AuditEntry
 from tracker.tenancy import (
@@ -320,6 +321,7 @@ class AttributionModelAdmin(TenantAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["validate_config_url"] = reverse("attribution_validate_model_config")
+        context["config_fields_by_type"] = CONFIG_FIELDS_BY_TYPE
         context["can_make_default"] = bool(
             obj is not None and not obj.is_default and self.has_change_permission(request, obj)
         )
@@ -506,13 +508,16 @@ def rebuild_offer_view(request):
     form = RebuildWindowForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            task_id = services.enqueue_rebuild(
-                account_id=account_id, start=form.start_epoch, end=form.end_epoch,
-                model_ids=[model.model_id for model in models] or None, actor=Actor.from_request(request),
+            work = services.enqueue_rebuilds(
+                start=form.start_epoch, end=form.end_epoch, user_ids=[account_id],
+                model_ids=[model.model_id for model in models], actor=Actor.from_request(request),
             )
-        except services.ModelChangeError as error:
-            form.add_error(None, error.message)
+        except InvalidArgument as error:
+            form.add_error(None, str(error))
         else:
+            if not work.task_ids:
+                raise Http404(f"Account {account_id} is deleted: there is nothing to rebuild.")
+            task_id = work.task_ids[0]
             messages.success(request, f"Rebuild queued for account {account_id} (task {task_id}).")
             return redirect("attribution_rebuild_status", task_id=task_id)
     context = {

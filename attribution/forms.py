@@ -10,6 +10,9 @@ from datetime import timezone as dt_timezone
 from django import forms
 
 from attribution import services
+from attribution.credit import CONFIG_FIELDS as CONFIG_FIELD_DEFINITIONS
+from attribution.credit import config_fields_by_type
+from attribution.credit.validation import CHANNEL_CHOICES
 from attribution.models import (
     MODEL_TYPES,
     SETTING_SCOPE_TYPES,
@@ -17,13 +20,9 @@ from attribution.models import (
     AttributionSetting,
 )
 
-CONFIG_FIELDS_BY_TYPE = {
-    "time_decay": ("half_life_hours",),
-    "position_based": ("first_touch_weight", "last_touch_weight"),
-    "algorithmic": ("channel",),
-}
-CONFIG_FIELDS = ("half_life_hours", "first_touch_weight", "last_touch_weight", "channel")
-CHANNEL_CHOICES = (("account", "Traffic-source account"), ("landing_page", "Landing page"))
+# The per-type inputs come from the validation's own definitions (attribution.credit).
+CONFIG_FIELDS_BY_TYPE = config_fields_by_type()
+CONFIG_FIELDS = tuple(field.key for field in CONFIG_FIELD_DEFINITIONS)
 # Errors the services report under these names belong to these form fields.
 FORM_FIELD_FOR = {"account_id": "user", "model_id": "model", "method": "channel"}
 
@@ -46,10 +45,28 @@ def config_from_inputs(model_type, inputs):
         value = (inputs.get(field) or "").strip()
         if field == "channel":
             config["method"] = "markov"
-            config["channel"] = value or "account"
+            config["channel"] = value or CHANNEL_CHOICES[0][0]
         elif value:
             config[field] = _number(value)
     return config
+
+
+def _config_form_field(definition):
+    if definition.choices:
+        return forms.ChoiceField(
+            required=False, choices=definition.choices, initial=definition.choices[0][0],
+            label=definition.label, help_text=definition.help_text,
+        )
+    return forms.CharField(
+        required=False, label=definition.label, help_text=definition.help_text,
+        widget=forms.TextInput(attrs={"inputmode": definition.input_mode, "size": 8}),
+    )
+
+
+# A form holding one input per config key, for the model form to inherit.
+ConfigInputs = type("ConfigInputs", (forms.Form,), {
+    definition.key: _config_form_field(definition) for definition in CONFIG_FIELD_DEFINITIONS
+})
 
 
 def stored_config_inputs(weighting_config):
@@ -75,26 +92,8 @@ def add_service_errors(form, error):
             form.add_error(None, f"{field}: {message}")
 
 
-class AttributionModelForm(forms.ModelForm):
+class AttributionModelForm(ConfigInputs, forms.ModelForm):
     """Create/edit one model with per-type inputs; is_default only on create (then a button)."""
-
-    half_life_hours = forms.CharField(
-        required=False, label="Half-life (hours)",
-        widget=forms.TextInput(attrs={"inputmode": "numeric", "size": 8}),
-        help_text="time_decay: a whole number of hours, 1 to 8760.",
-    )
-    first_touch_weight = forms.CharField(
-        required=False, widget=forms.TextInput(attrs={"inputmode": "decimal", "size": 8}),
-        help_text="position_based: share of the first touch, 0 to 1.",
-    )
-    last_touch_weight = forms.CharField(
-        required=False, widget=forms.TextInput(attrs={"inputmode": "decimal", "size": 8}),
-        help_text="position_based: share of the last touch, 0 to 1; first + last ≤ 1.",
-    )
-    channel = forms.ChoiceField(
-        required=False, choices=CHANNEL_CHOICES, initial="account",
-        help_text="algorithmic (Markov removal effect): what a channel is.",
-    )
 
     class Meta:
         model = AttributionModel

@@ -1,14 +1,17 @@
 """The journey page's credit columns (SPEC §7 "Journey page"): one per active model of the
-account, plus first touch / last touch / linear for reference. Registered with the journeys
-admin by `AttributionConfig.ready`.
+account, plus first touch / last touch / linear for reference, each from the crediting pass's
+own `credits_of` over the journey `journeys.source` reads. Registered with the journeys admin by
+`AttributionConfig.ready`; the API's journey credits use `model_credits` too.
 """
 from dataclasses import dataclass
 
-from attribution.credit import InvalidModelConfig, credits_for, validate_config
+from attribution.crediting import RunnableModel, credits_of, runnable_models
 from attribution.models import AttributionModel, Snapshot, TouchCredit
 
 REFERENCE_MODEL_TYPES = ("first_touch", "last_touch", "linear")
 HOUR_SECONDS = 3600
+STORED_NOTE = "as stored by the last rebuild of this hour (rounded to 5 decimals)"
+FALLBACK_NOTE = "no rebuild has credited this conversion yet: linear fallback"
 
 
 @dataclass
@@ -28,53 +31,51 @@ class CreditColumn:
         return sum(self.credits)
 
 
-def credit_columns(conversion, journey):
-    """One column per active model of the account, then the reference types no active model has."""
-    columns, invalid = [], []
-    models = AttributionModel.objects.filter(user_id=conversion.user_id, is_active=True).order_by(
-        "-is_default", "model_name", "model_id"
+def model_credits(record):
+    """(columns of the account's active models, [(model, reason)] of invalid ones)."""
+    rows = list(
+        AttributionModel.objects.filter(user_id=record.conversion.user_id, is_active=True)
+        .order_by("-is_default", "model_name", "model_id")
     )
+    models, skipped = runnable_models(rows)
+    by_id = {row.model_id: row for row in rows}
+    columns = []
     for model in models:
-        try:
-            config = validate_config(model.model_type, model.weighting_config)
-        except InvalidModelConfig as error:
-            invalid.append((model, f"{error.field}: {error.message}"))
-            continue
-        column = CreditColumn(model.model_name, model.model_type, model.model_id, model.is_default)
-        if model.model_type == "algorithmic":
-            column.credits, column.note = _algorithmic_credits(model, conversion, journey, config)
+        row = by_id[model.model_id]
+        column = CreditColumn(model.model_name, model.model_type, model.model_id, row.is_default)
+        if model.channel_kind:
+            column.credits, column.note = _algorithmic_credits(model, record)
         else:
-            column.credits = credits_for(model.model_type, config, journey)
+            column.credits = credits_of(model, record)
         columns.append(column)
+    return columns, [(by_id[skip.model_id], skip.reason) for skip in skipped]
+
+
+def credit_columns(record):
+    """The model columns, then the reference types no active model shows."""
+    columns, invalid = model_credits(record)
     shown_types = {column.model_type for column in columns}
     for model_type in REFERENCE_MODEL_TYPES:
-        if model_type in shown_types:
-            continue
-        columns.append(CreditColumn(
-            model_type.replace("_", " "), model_type, reference=True,
-            credits=credits_for(model_type, {}, journey),
-        ))
+        if model_type not in shown_types:
+            reference = RunnableModel(0, model_type.replace("_", " "), model_type, {})
+            columns.append(CreditColumn(
+                reference.model_name, model_type, reference=True, credits=credits_of(reference, record),
+            ))
     return columns, invalid
 
 
-def _algorithmic_credits(model, conversion, journey, config):
-    """Markov credits depend on the rebuild window's fit (SPEC §5.2): show the stored ones."""
-    hour = conversion.conv_time // HOUR_SECONDS * HOUR_SECONDS
+def _algorithmic_credits(model, record):
+    """Markov credits depend on the rebuild window's fit (SPEC §5.2): show the stored ones, else
+    what the pass gives without a fit (linear)."""
+    conv_time = record.conversion.conv_time
     snapshot_ids = Snapshot.objects.filter(
-        model_id=model.model_id, date_hour=hour, scope_type="global", scope_id__isnull=True
+        model_id=model.model_id, date_hour=conv_time - conv_time % HOUR_SECONDS, scope_type="global",
+        scope_id__isnull=True,
     ).values("snapshot_id")
     stored = dict(
-        TouchCredit.objects.filter(snapshot_id__in=snapshot_ids, conv_id=conversion.conv_id)
-        .values_list("click_id", "credit")
+        TouchCredit.objects.filter(snapshot_id__in=snapshot_ids, conv_id=record.conversion.conv_id)
+        .values_list("position", "credit")
     )
     if stored:
-        return (
-            tuple(float(stored.get(touch.click_id, 0)) for touch in journey.touches),
-            "as stored by the last rebuild of this hour (rounded to 5 decimals)",
-        )
-    return (
-        credits_for(model.model_type, config, journey, None),
-        "no rebuild has credited this conversion yet: linear fallback",
-    )
-
-
+        return tuple(float(stored.get(position, 0)) for position in range(len(record.journey.touches))), STORED_NOTE
+    return credits_of(model, record), FALLBACK_NOTE

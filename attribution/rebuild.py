@@ -1,48 +1,37 @@
 """The hourly attribution rebuild (SPEC §6): whole-hour windows, per-user locks, chunked atomic
-replacement of every model's snapshots and per-touch credits.
+replacement of every model's snapshots and per-touch credits. An engine: it returns a
+`RebuildOutcome` and never prints; the command and the tasks render it.
 
 How one account is rebuilt, under its lock:
 1. Index the window: a keyset pass over the account's conversions records, per conversion hour,
    the count and the conv_id range. When the account has an algorithmic model, the same pass
-   reads the journeys and fits the Markov chain once per channel kind (SPEC §5.2) — before any
-   chunk is written, from transition counts only (paths are counted, never kept).
+   reads the journeys (through `journeys.source`) and feeds the one Markov fit
+   (`crediting.MarkovFit`, SPEC §5.2) before any chunk is written.
 2. Cut [H0, H1 + 3600) into chunks of at most CHUNK_MAX_HOURS hours and about
    CHUNK_MAX_CONVERSIONS conversions, so memory and transaction size stay bounded.
-3. Per chunk: read its conversions in keyset batches (bounded by the indexed conv_id range, so
-   conversions that arrive mid-run wait for the next run, consistently with the fit), compute
-   every model's credits and per-hour scope totals in memory, then in ONE transaction delete the
-   chunk's old snapshots and credits of those models and insert the new ones. A reader sees an
-   hour either old or new; a killed run leaves only whole chunks behind, and rerunning the same
-   window writes the same rows.
+3. Per chunk: read its journeys in keyset batches (bounded by the indexed conv_id range, so
+   conversions that arrive mid-run wait for the next run, consistently with the fit), run the
+   crediting pass (`crediting.CreditPass`: every model's credits and per-hour scope sums), then in
+   ONE transaction delete the chunk's old snapshots and credits of those models and insert the
+   new ones. A reader sees an hour either old or new; a killed run leaves only whole chunks
+   behind, and rerunning the same window writes the same rows.
 4. The `snapshot_rebuild` audit rows (one per model) go into the LAST chunk's transaction: an
    audit row exists exactly when its model's whole window committed, and its totals are final.
-
-Money (SPEC §5.1): revenue = conversion payout × credit and cost = converting click's cpc ×
-credit, summed from unrounded credits. Each scope row is rounded to the column's 4 decimals by
-largest remainder against the hour's rounded global total, so every scope type sums to the
-global row exactly (not just within rounding).
 """
 import logging
-import math
-import sys
 import time
-from collections import Counter
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from decimal import Decimal
+from dataclasses import asdict, dataclass, field
 
 from django.db import reset_queries, transaction
 
 from attribution import store
-from attribution.credit import InvalidModelConfig, credits_for, validate_config
-from attribution.credit.markov import (
-    DEFAULT_CHANNEL_KIND,
-    channel_of,
-    fit_removal_effects,
-)
+from attribution.crediting import CreditPass, MarkovFit, ModelTotals, credit_decimal, runnable_models
 from attribution.snapshot_cache import invalidate_snapshots_on_commit
-from journeys.rules import Touch, journey_from_stored
-from tracker import audit
+from journeys import source
+from journeys import store as journey_store
+from tracker import accounts, arguments, audit
+from tracker.arguments import InvalidArgument
+from tracker.utc import iso
 
 logger = logging.getLogger("attribution.rebuild")
 
@@ -50,15 +39,7 @@ HOUR_SECONDS = 3600
 DEFAULT_WINDOW_SECONDS = 86_400
 CHUNK_MAX_HOURS = 24
 CHUNK_MAX_CONVERSIONS = 20_000
-MONEY_PLACES = 4
-CREDIT_PLACES = 5
-SCOPE_TYPES = ("global", "campaign", "advertiser", "landing_page", "account")
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_ARGUMENTS, EXIT_LOCKED = 0, 1, 2, 3
-
-
-class RebuildArgumentError(ValueError):
-    """A bad rebuild argument; the message names the argument, the value and what is allowed."""
+LOCK_TIMEOUT_MAX_SECONDS = 86_400
 
 
 @dataclass(frozen=True)
@@ -79,28 +60,17 @@ class RebuildWindow:
 
     @property
     def iso_start(self):
-        return _iso(self.start_hour)
+        return iso(self.start_hour)
 
     @property
     def iso_end(self):
-        return _iso(self.lookback_end)
-
-
-def _iso(epoch):
-    """ISO 8601 in UTC with an explicit offset, e.g. 2026-11-24T10:00:00+00:00."""
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat()
+        return iso(self.lookback_end)
 
 
 def rebuild_window(start=None, end=None, *, now):
-    """The whole-hour window for optional epoch bounds (defaults: end = now, start = end − 24 h)."""
-    for name, value in (("--start", start), ("--end", end)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise RebuildArgumentError(f"{name}: {value!r} is not allowed; give epoch seconds ≥ 0")
-    end = now if end is None else end
-    start = end - DEFAULT_WINDOW_SECONDS if start is None else start
-    if start > end:
-        raise RebuildArgumentError(f"--start: {start} is after --end {end}; the start must not be later")
-    start = max(0, start)
+    """The whole-hour window for optional epoch bounds (defaults: end = now, start = end − 24 h);
+    raises InvalidArgument naming the bad bound."""
+    start, end = arguments.window(start, end, now=now, default_seconds=DEFAULT_WINDOW_SECONDS)
     return RebuildWindow(start - start % HOUR_SECONDS, end - end % HOUR_SECONDS)
 
 
@@ -117,156 +87,6 @@ def plan_chunks(window, hour_counts, *, max_hours=CHUNK_MAX_HOURS, max_conversio
         conversions += count
     chunks.append((chunk_start, window.end_exclusive))
     return chunks
-
-
-def apportion(values, target_units=None, places=MONEY_PLACES):
-    """Round `values` to `places` decimals so that they sum exactly to `target_units` (in units
-    of 10^-places; default: their own rounded total) by largest remainder. Returns Decimals."""
-    scale = 10 ** places
-    scaled = [value * scale for value in values]
-    target = round(sum(scaled)) if target_units is None else target_units
-    units = [math.floor(value) for value in scaled]
-    shortfall = target - sum(units)
-    order = sorted(range(len(values)), key=lambda i: (units[i] - scaled[i], i))
-    if shortfall < 0:
-        order.reverse()
-    step = 1 if shortfall > 0 else -1
-    for i in order[:abs(shortfall)]:
-        units[i] += step
-    return [Decimal(unit).scaleb(-places) for unit in units]
-
-
-# Pure per-chunk arithmetic -----------------------------------------------------------------------
-
-
-@dataclass
-class ModelTotals:
-    """What one model's rebuild wrote, for its output line and audit row."""
-
-    conversions: int = 0
-    clicks: int = 0
-    revenue: float = 0.0
-    cost: float = 0.0
-    hours: set = field(default_factory=set)
-
-
-class ChunkAccumulator:
-    """Per-hour scope totals and per-touch credit rows of one chunk, for every model (pure).
-
-    Sums live per (model, hour) in one dict per scope type keyed by scope id, so crediting a
-    touch costs a few int-keyed dict updates, not a tuple key per scope; float additions happen
-    in the same order as touch by touch, so the totals do not depend on this layout.
-    """
-
-    def __init__(self):
-        # (model_id, hour) -> {scope_type: {scope_id: [clicks, conversions, revenue, cost]}}
-        self.groups = {}
-        self.credit_rows = []
-
-    def add(self, model_id, hour, journey, credits, revenue, cpc, campaign_id, advertiser_id):
-        """Credit one conversion under one model; returns (credited touches, revenue, cost)."""
-        group = self.groups.get((model_id, hour))
-        if group is None:
-            group = self.groups[(model_id, hour)] = {scope_type: {} for scope_type in SCOPE_TYPES}
-        clicks = 0
-        conv_revenue = conv_cost = 0.0
-        landing_pages, accounts = {}, {}
-        conv_id, touches, append = journey.conv_id, journey.touches, self.credit_rows.append
-        for position, credit in enumerate(credits):
-            if credit <= 0.0:
-                continue
-            touch = touches[position]
-            clicks += 1
-            touch_revenue, touch_cost = revenue * credit, cpc * credit
-            conv_revenue += touch_revenue
-            conv_cost += touch_cost
-            append((model_id, hour, conv_id, touch.click_id, position, round(credit, CREDIT_PLACES)))
-            entry = landing_pages.get(touch.landing_page_id)
-            if entry is None:
-                landing_pages[touch.landing_page_id] = [1, touch_revenue, touch_cost]
-            else:
-                entry[0] += 1
-                entry[1] += touch_revenue
-                entry[2] += touch_cost
-            entry = accounts.get(touch.ppc_account_id)
-            if entry is None:
-                accounts[touch.ppc_account_id] = [1, touch_revenue, touch_cost]
-            else:
-                entry[0] += 1
-                entry[1] += touch_revenue
-                entry[2] += touch_cost
-        for scope_type, scope_id in (("global", None), ("campaign", campaign_id), ("advertiser", advertiser_id)):
-            scope_sums = group[scope_type]
-            entry = scope_sums.get(scope_id)
-            if entry is None:
-                scope_sums[scope_id] = [clicks, 1, conv_revenue, conv_cost]
-            else:
-                entry[0] += clicks
-                entry[1] += 1
-                entry[2] += conv_revenue
-                entry[3] += conv_cost
-        for scope_sums, per_scope in ((group["landing_page"], landing_pages), (group["account"], accounts)):
-            for scope_id, (scope_clicks, scope_revenue, scope_cost) in per_scope.items():
-                entry = scope_sums.get(scope_id)
-                if entry is None:
-                    scope_sums[scope_id] = [scope_clicks, 1, scope_revenue, scope_cost]
-                else:
-                    entry[0] += scope_clicks
-                    entry[1] += 1
-                    entry[2] += scope_revenue
-                    entry[3] += scope_cost
-        return clicks, conv_revenue, conv_cost
-
-    def snapshot_rows(self, account_id, window):
-        """Snapshot rows (store.replace_snapshots order), money rounded consistently per scope type."""
-        rows = []
-        scale = 10 ** MONEY_PLACES
-        for (model_id, hour), by_scope in sorted(self.groups.items()):
-            global_sums = by_scope["global"][None]
-            # Every scope type shares out the global row's rounded money, so each sums to it.
-            revenue_units = round(global_sums[2] * scale)
-            cost_units = round(global_sums[3] * scale)
-            for scope_type in SCOPE_TYPES:
-                entries = sorted(by_scope[scope_type].items(), key=lambda item: item[0] or 0)
-                revenues = apportion([sums[2] for _, sums in entries], revenue_units)
-                costs = apportion([sums[3] for _, sums in entries], cost_units)
-                for (scope_id, sums), revenue, cost in zip(entries, revenues, costs):
-                    rows.append((
-                        model_id, account_id, scope_type, scope_id, hour, window.start_hour,
-                        window.lookback_end, sums[0], sums[1], revenue, cost,
-                    ))
-        return rows
-
-
-# Models ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunnableModel:
-    model_id: int
-    model_name: str
-    model_type: str
-    config: dict
-
-    @property
-    def channel_kind(self):
-        return self.config.get("channel", DEFAULT_CHANNEL_KIND) if self.model_type == "algorithmic" else None
-
-
-def _runnable_models(account_id, rows, err):
-    """The account's model rows whose config validates; invalid ones are reported and skipped."""
-    models = []
-    for row in rows:
-        try:
-            config = validate_config(row.model_type, row.weighting_config)
-        except InvalidModelConfig as error:
-            err.write(f"User {account_id}: model {row.model_id} skipped: {error.field}: {error.message}\n")
-            continue
-        models.append(RunnableModel(row.model_id, row.model_name, row.model_type, config))
-    return models
-
-
-# Reading the window ------------------------------------------------------------------------------
 
 
 @dataclass
@@ -287,6 +107,10 @@ class WindowIndex:
             entry[2] = max(entry[2], conv_id)
 
     @property
+    def conversions(self):
+        return sum(entry[0] for entry in self.hours.values())
+
+    @property
     def max_conv_id(self):
         return max((entry[2] for entry in self.hours.values()), default=0)
 
@@ -297,89 +121,23 @@ class WindowIndex:
         return min(entry[1] for entry in entries), max(entry[2] for entry in entries)
 
 
-class JourneyReader:
-    """Turns conversion batches into (conversion, journey, cpc, advertiser) with the batch's
-    stored touches and click facts read in a few IN queries; caches campaign → advertiser."""
-
-    def __init__(self):
-        self.advertisers = {}
-
-    def journeys(self, batch):
-        stored = store.stored_journeys([conversion.conv_id for conversion in batch])
-        click_ids = {conversion.click_id for conversion in batch}
-        for touches in stored.values():
-            click_ids.update(click_id for click_id, _ in touches)
-        facts = store.click_facts(click_ids)
-        new_campaigns = {c.campaign_id for c in batch} - self.advertisers.keys()
-        if new_campaigns:
-            found = store.campaign_advertisers(new_campaigns)
-            self.advertisers.update({campaign: found.get(campaign, 0) for campaign in new_campaigns})
-        for conversion in batch:
-            converting = facts.get(conversion.click_id)
-            journey = journey_from_stored(
-                conv_id=conversion.conv_id,
-                conv_time=conversion.conv_time,
-                converting_touch=Touch(
-                    conversion.click_id, conversion.click_time,
-                    converting.landing_page_id if converting else 0,
-                    converting.ppc_account_id if converting else 0,
-                ),
-                stored_touches=[
-                    _touch(click_id, click_time, facts.get(click_id))
-                    for click_id, click_time in stored.get(conversion.conv_id, ())
-                ],
-            )
-            cpc = converting.cpc if converting else 0.0
-            yield conversion, journey, cpc, self.advertisers[conversion.campaign_id]
-
-
-def _touch(click_id, click_time, facts):
-    if facts is None:
-        return Touch(click_id, click_time)
-    return Touch(click_id, click_time, facts.landing_page_id, facts.ppc_account_id)
-
-
-def _index_and_fit(account_id, window, channel_kinds, reader):
-    """Index the window's conversions by hour; fit the Markov chain per channel kind when asked.
-
-    The fit counts converting channel paths (not conversions) and streams them into
-    `fit_removal_effects`, so memory grows with distinct paths, not with the window.
-    """
+def index_window(account_id, window):
+    """The window's conversions by hour, read cheaply (conv_id and conv_time only)."""
     index = WindowIndex()
-    if not channel_kinds:
-        for batch in store.conversion_time_batches(account_id, window.start_hour, window.end_exclusive):
-            index.batches += 1
-            for conv_id, conv_time in batch:
-                index.add(conv_id, conv_time)
-        return index, {}
-    paths = {kind: Counter() for kind in channel_kinds}
-    for batch in store.conversion_batches(account_id, window.start_hour, window.end_exclusive):
+    for batch in journey_store.conversion_time_batches(account_id, window.start_hour, window.end_exclusive):
         index.batches += 1
-        for conversion, journey, _, _ in reader.journeys(batch):
-            index.add(conversion.conv_id, conversion.conv_time)
-            for kind, counter in paths.items():
-                counter[tuple(channel_of(touch, kind) for touch in journey.touches)] += 1
-    effects = {}
-    for kind, counter in paths.items():
-        unused = store.non_converting_channel_counts(
-            account_id, window.start_hour, window.end_exclusive, index.max_conv_id, kind
-        )
-        effects[kind] = fit_removal_effects(_expand(counter), _expand(unused))
-    return index, effects
+        for conv_id, conv_time in batch:
+            index.add(conv_id, conv_time)
+    return index
 
 
-def _expand(counts):
-    """Each key repeated by its count, lazily."""
-    for value, count in counts.items():
-        for _ in range(count):
-            yield value
-
-
-# One account -------------------------------------------------------------------------------------
+# --- outcomes -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class ModelSummary:
+    """What one model's rebuild wrote (the command's line, the audit row's totals)."""
+
     account_id: int
     model_id: int
     model_name: str
@@ -392,53 +150,244 @@ class ModelSummary:
     batches: int
     duration_ms: int
 
-    def line(self):
+
+DONE, FAILED, LOCKED, DELETED, PLANNED = "done", "failed", "locked", "deleted", "planned"
+
+
+@dataclass(frozen=True)
+class UserOutcome:
+    """One account's result: done (with per-model summaries), failed (error), locked (its lock
+    stayed busy for lock_timeout s), deleted (skipped), or planned (a dry run)."""
+
+    account_id: int
+    status: str
+    models: tuple = ()
+    skipped_models: tuple = ()  # crediting.SkippedModel: invalid rows, skipped with a reason
+    error: str | None = None
+    lock_timeout: int = 0
+    planned_models: tuple = ()  # (model_id, model_name, model_type) of a dry run
+    conversions: int = 0  # a dry run's count
+    hours_with_conversions: int = 0
+
+
+@dataclass(frozen=True)
+class RebuildOutcome:
+    window: RebuildWindow
+    scheduled: bool
+    dry_run: bool = False
+    already_ran: bool = False  # a scheduled run whose hour was recorded: nothing done
+    users: tuple = ()
+
+    def _with_status(self, status):
+        return [user for user in self.users if user.status == status]
+
+    @property
+    def failed(self):
+        return self._with_status(FAILED)
+
+    @property
+    def locked(self):
+        return self._with_status(LOCKED)
+
+    @property
+    def done(self):
+        return self._with_status(DONE)
+
+    @property
+    def planned(self):
+        return self._with_status(PLANNED)
+
+    @property
+    def succeeded(self):
+        """Every user that had to run ran (deleted users are skipped by design)."""
+        return not self.failed and not self.locked
+
+    @property
+    def summary(self):
         return (
-            f"User {self.account_id}: model {self.model_id} {self.model_name!r} ({self.model_type}): "
-            f"{self.conversions} conversion(s), {self.clicks} credited click(s), "
-            f"{self.hours_processed} hour(s) with conversions, revenue {self.revenue:.4f}, "
-            f"cost {self.cost:.4f}, {self.duration_ms} ms"
+            f"Attribution rebuild complete for {len(self.done)} user(s) covering "
+            f"{self.window.iso_start} to {self.window.iso_end}."
         )
 
+    def as_dict(self):
+        """A JSON-able summary (django-q2 task results, the API's task status)."""
+        return {
+            "window_start": self.window.start_hour,
+            "window_end": self.window.lookback_end,
+            "scheduled": self.scheduled,
+            "dry_run": self.dry_run,
+            "already_ran": self.already_ran,
+            "succeeded": self.succeeded,
+            "users_done": [user.account_id for user in self.done],
+            "users_failed": {str(user.account_id): user.error for user in self.failed},
+            "users_locked": [user.account_id for user in self.locked],
+            "users_deleted": [user.account_id for user in self._with_status(DELETED)],
+            "models": [asdict(summary) for user in self.users for summary in user.models],
+            "skipped_models": [
+                {"account_id": user.account_id, "model_id": skipped.model_id, "reason": skipped.reason}
+                for user in self.users for skipped in user.skipped_models
+            ],
+            "message": self.summary,
+        }
 
-def rebuild_account(account_id, model_rows, window, *, lock_timeout, actor, err):
-    """Rebuild one account's models for the window under its lock.
 
-    Returns the per-model summaries, or None when the lock stayed busy for `lock_timeout` s.
-    """
+# --- planning -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RebuildPlan:
+    window: RebuildWindow
+    # account_id -> model rows to rebuild (None: the account's active models, read under its lock)
+    accounts: dict
+    deleted_accounts: tuple
+    scheduled: bool
+    lock_timeout: int
+
+
+def plan_rebuild(*, start=None, end=None, user_ids=(), model_ids=(), lock_timeout=0, now):
+    """Validate the arguments and resolve accounts and models; raises InvalidArgument naming the
+    argument, before anything is written."""
+    window = rebuild_window(start, end, now=now)
+    lock_timeout = arguments.whole_number(
+        "--lock-timeout", lock_timeout, minimum=0, maximum=LOCK_TIMEOUT_MAX_SECONDS,
+        allowed=f"expected whole seconds from 0 to {LOCK_TIMEOUT_MAX_SECONDS}",
+    )
+    selection = accounts.select_accounts(user_ids) if user_ids else None
+    model_ids = arguments.object_ids("--model", model_ids)
+    deleted = tuple(selection.deleted) if selection else ()
+    if model_ids:
+        rows = store.model_rows(model_ids=model_ids)
+        found = {row.model_id: row for row in rows}
+        for model_id in model_ids:
+            if model_id not in found:
+                raise InvalidArgument("--model", model_id, "no attribution model has this id")
+        named_users = set(selection.usable) | set(deleted) if selection else None
+        for row in rows:
+            if named_users is not None and row.user_id not in named_users:
+                raise InvalidArgument(
+                    "--model", row.model_id,
+                    f"it belongs to user {row.user_id}, outside --user {', '.join(map(str, sorted(named_users)))}",
+                )
+        if selection is None:
+            flags = accounts.deleted_flags({row.user_id for row in rows})
+            deleted = tuple(sorted(user_id for user_id, is_deleted in flags.items() if is_deleted))
+        plan_accounts = {}
+        for row in rows:
+            plan_accounts.setdefault(row.user_id, []).append(row)
+        for user_id in selection.usable if selection else ():
+            plan_accounts.setdefault(user_id, [])
+    else:
+        plan_accounts = dict.fromkeys(selection.usable if selection else accounts.live_account_ids())
+    plan_accounts = {
+        user_id: rows for user_id, rows in sorted(plan_accounts.items()) if user_id not in deleted
+    }
+    scheduled = start is None and end is None and not user_ids and not model_ids
+    return RebuildPlan(window, plan_accounts, deleted, scheduled, lock_timeout)
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+
+def run_rebuild(*, start=None, end=None, user_ids=(), model_ids=(), force=False, lock_timeout=0,
+                dry_run=False, actor, progress=None):
+    """Run the rebuild of SPEC §6; returns a RebuildOutcome. Raises InvalidArgument (nothing
+    written) for bad arguments. `progress(account_id, chunk number, chunks)` is called after
+    each committed chunk."""
+    plan = plan_rebuild(
+        start=start, end=end, user_ids=user_ids, model_ids=model_ids, lock_timeout=lock_timeout,
+        now=int(time.time()),
+    )
+    window = plan.window
+    deleted = tuple(UserOutcome(user_id, DELETED) for user_id in plan.deleted_accounts)
+    if dry_run:
+        users = tuple(_plan_account(account_id, rows, window) for account_id, rows in plan.accounts.items())
+        return RebuildOutcome(window, plan.scheduled, dry_run=True, users=deleted + users)
+    if plan.scheduled and not force and store.scheduled_hour_recorded(window.end_hour):
+        return RebuildOutcome(window, plan.scheduled, already_ran=True)
+    users = []
+    for account_id, rows in plan.accounts.items():
+        try:
+            users.append(rebuild_account(
+                account_id, rows, window, lock_timeout=plan.lock_timeout, actor=actor, progress=progress,
+            ))
+        except Exception as error:  # one account's failure must not stop the others
+            logger.exception("rebuild of user %s failed", account_id)
+            users.append(UserOutcome(account_id, FAILED, error=f"{type(error).__name__}: {error}"))
+    outcome = RebuildOutcome(window, plan.scheduled, users=deleted + tuple(users))
+    if outcome.succeeded:
+        store.mark_rebuild_succeeded(int(time.time()))
+        if plan.scheduled:
+            store.record_scheduled_hour(window.end_hour)
+    return outcome
+
+
+def _plan_account(account_id, rows, window):
+    """What a run would do for one account (a dry run): its models and conversions."""
+    if rows is None:
+        rows = store.model_rows(account_ids=[account_id], active_only=True)
+    models, skipped = runnable_models(rows)
+    index = index_window(account_id, window)
+    return UserOutcome(
+        account_id, PLANNED, skipped_models=tuple(skipped),
+        planned_models=tuple((m.model_id, m.model_name, m.model_type) for m in models),
+        conversions=index.conversions, hours_with_conversions=len(index.hours),
+    )
+
+
+def rebuild_account(account_id, model_rows, window, *, lock_timeout, actor, progress=None):
+    """Rebuild one account's models (`model_rows` None: its active ones) under its lock."""
     with store.account_lock(account_id, lock_timeout) as acquired:
         if not acquired:
-            return None
-        models = _runnable_models(account_id, model_rows, err)
-        if not models:
-            return []
-        return _rebuild_models(account_id, models, window, actor)
+            return UserOutcome(account_id, LOCKED, lock_timeout=lock_timeout)
+        if model_rows is None:
+            model_rows = store.model_rows(account_ids=[account_id], active_only=True)
+        models, skipped = runnable_models(model_rows)
+        summaries = _rebuild_models(account_id, models, window, actor, progress) if models else ()
+        return UserOutcome(account_id, DONE, models=tuple(summaries), skipped_models=tuple(skipped))
 
 
-def _rebuild_models(account_id, models, window, actor):
+def _rebuild_models(account_id, models, window, actor, progress):
     started = time.monotonic()
-    reader = JourneyReader()
-    channel_kinds = sorted({m.channel_kind for m in models if m.channel_kind})
-    index, effects = _index_and_fit(account_id, window, channel_kinds, reader)
+    channel_kinds = sorted({model.channel_kind for model in models if model.channel_kind})
+    if channel_kinds:
+        index, fit = WindowIndex(), MarkovFit(channel_kinds)
+        for records in source.journey_batches(
+            start=window.start_hour, end=window.lookback_end, account_ids=[account_id]
+        ):
+            index.batches += 1
+            for record in records:
+                index.add(record.conversion.conv_id, record.conversion.conv_time)
+            fit.add(records)
+        effects = fit.effects(account_id, window.start_hour, window.end_exclusive, index.max_conv_id)
+    else:
+        index, effects = index_window(account_id, window), {}
     batches = index.batches
     totals = {model.model_id: ModelTotals() for model in models}
     model_ids = [model.model_id for model in models]
     chunks = plan_chunks(window, {hour: entry[0] for hour, entry in index.hours.items()})
     summaries = []
     for number, (chunk_start, chunk_end) in enumerate(chunks, start=1):
-        accumulator = ChunkAccumulator()
+        credit_pass = CreditPass(models, effects, totals=totals)
         conv_ids = index.conv_id_range(chunk_start, chunk_end)
         if conv_ids is not None:
-            for batch in store.conversion_batches(
-                account_id, chunk_start, chunk_end, min_conv_id=conv_ids[0], max_conv_id=conv_ids[1]
+            for records in source.journey_batches(
+                start=chunk_start, end=chunk_end - 1, account_ids=[account_id],
+                min_conv_id=conv_ids[0], max_conv_id=conv_ids[1],
             ):
                 batches += 1
-                _credit_batch(accumulator, reader, batch, models, effects, totals)
-        snapshot_rows = accumulator.snapshot_rows(account_id, window)
+                credit_pass.add(records)
         with transaction.atomic():
             store.replace_snapshots(
                 model_ids=model_ids, hour_start=chunk_start, hour_end=chunk_end,
-                snapshot_rows=snapshot_rows, credit_rows=accumulator.credit_rows,
+                snapshot_rows=[
+                    (row.model_id, account_id, row.scope_type, row.scope_id, row.hour, window.start_hour,
+                     window.lookback_end, row.clicks, row.conversions, row.revenue, row.cost)
+                    for row in credit_pass.snapshot_rows()
+                ],
+                credit_rows=[
+                    (row.model_id, row.hour, row.conv_id, row.click_id, row.position, credit_decimal(row.units))
+                    for row in credit_pass.credit_rows
+                ],
                 created_at=int(time.time()),
             )
             if number == len(chunks):
@@ -449,30 +398,9 @@ def _rebuild_models(account_id, models, window, actor):
         # With DEBUG on, Django keeps the last 9,000 statements; multi-row INSERTs make that
         # hundreds of MB over a 30-day window.
         reset_queries()
+        if progress is not None:
+            progress(account_id, number, len(chunks))
     return summaries
-
-
-def _credit_batch(accumulator, reader, batch, models, effects, totals):
-    """Credit every conversion of the batch under every model: each journey is read and built
-    once, then all models run over it (never one pass per model)."""
-    plan = [
-        (model.model_id, model.model_type, model.config, effects.get(model.channel_kind), totals[model.model_id])
-        for model in models
-    ]
-    add = accumulator.add
-    for conversion, journey, cpc, advertiser_id in reader.journeys(batch):
-        hour = conversion.conv_time - conversion.conv_time % HOUR_SECONDS
-        revenue, campaign_id = conversion.revenue, conversion.campaign_id
-        for model_id, model_type, config, model_effects, model_totals in plan:
-            credits = credits_for(model_type, config, journey, model_effects)
-            clicks, conv_revenue, conv_cost = add(
-                model_id, hour, journey, credits, revenue, cpc, campaign_id, advertiser_id
-            )
-            model_totals.conversions += 1
-            model_totals.clicks += clicks
-            model_totals.revenue += conv_revenue
-            model_totals.cost += conv_cost
-            model_totals.hours.add(hour)
 
 
 def _summaries(account_id, models, totals, batches, started):
@@ -482,9 +410,8 @@ def _summaries(account_id, models, totals, batches, started):
             account_id=account_id, model_id=model.model_id, model_name=model.model_name,
             model_type=model.model_type, conversions=totals[model.model_id].conversions,
             clicks=totals[model.model_id].clicks, hours_processed=len(totals[model.model_id].hours),
-            revenue=round(totals[model.model_id].revenue, MONEY_PLACES),
-            cost=round(totals[model.model_id].cost, MONEY_PLACES), batches=batches,
-            duration_ms=duration_ms,
+            revenue=float(totals[model.model_id].revenue), cost=float(totals[model.model_id].cost),
+            batches=batches, duration_ms=duration_ms,
         )
         for model in models
     ]
@@ -498,165 +425,3 @@ def _audit(summary, window, actor):
         conversions=summary.conversions, revenue=summary.revenue, cost=summary.cost,
         duration_ms=summary.duration_ms,
     )
-
-
-# The run -----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RebuildOutcome:
-    """exit_code 0 ok, 1 a user failed, 2 bad arguments, 3 a user skipped on its lock (a failure
-    outranks a skip). users_done / users_skipped are account ids; users_failed maps id → reason."""
-
-    exit_code: int
-    users_done: tuple = ()
-    users_failed: dict = field(default_factory=dict)
-    users_skipped: tuple = ()
-    window_start: int | None = None
-    window_end: int | None = None
-    summaries: tuple = ()
-    message: str = ""
-
-    def as_dict(self):
-        """A JSON-able summary (django-q2 task results, API)."""
-        return {
-            "exit_code": self.exit_code,
-            "users_done": list(self.users_done),
-            "users_failed": {str(k): v for k, v in self.users_failed.items()},
-            "users_skipped": list(self.users_skipped),
-            "window_start": self.window_start,
-            "window_end": self.window_end,
-            "models": [summary.__dict__ for summary in self.summaries],
-            "message": self.message,
-        }
-
-
-@dataclass(frozen=True)
-class RebuildPlan:
-    window: RebuildWindow
-    # account_id -> model rows to rebuild (None: the account's active models, read under its lock)
-    accounts: dict
-    deleted_accounts: tuple
-    scheduled: bool
-
-
-def plan_rebuild(*, start=None, end=None, user_ids=(), model_ids=(), lock_timeout=0, now):
-    """Validate the arguments and resolve accounts and models; raises RebuildArgumentError."""
-    window = rebuild_window(start, end, now=now)
-    if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, int) or lock_timeout < 0:
-        raise RebuildArgumentError(f"--lock-timeout: {lock_timeout!r} is not allowed; give whole seconds ≥ 0")
-    user_ids = _distinct_ids("--user", user_ids)
-    model_ids = _distinct_ids("--model", model_ids)
-    deleted = ()
-    if user_ids:
-        flags = store.account_deleted_flags(user_ids)
-        unknown = [user_id for user_id in user_ids if user_id not in flags]
-        if unknown:
-            raise RebuildArgumentError(f"--user: {unknown[0]} is not a Prosper202 user (no 202_users row)")
-        deleted = tuple(user_id for user_id in user_ids if flags[user_id])
-    if model_ids:
-        rows = store.model_rows(model_ids=model_ids)
-        found = {row.model_id: row for row in rows}
-        unknown = [model_id for model_id in model_ids if model_id not in found]
-        if unknown:
-            raise RebuildArgumentError(f"--model: {unknown[0]} is not an attribution model id")
-        if user_ids:
-            outside = [row for row in rows if row.user_id not in user_ids]
-            if outside:
-                raise RebuildArgumentError(
-                    f"--model: {outside[0].model_id} belongs to user {outside[0].user_id}, "
-                    f"outside --user {', '.join(map(str, user_ids))}"
-                )
-        if not user_ids:
-            flags = store.account_deleted_flags({row.user_id for row in rows})
-            deleted = tuple(sorted(user_id for user_id, is_deleted in flags.items() if is_deleted))
-        accounts = {}
-        for row in rows:
-            accounts.setdefault(row.user_id, []).append(row)
-        for user_id in user_ids:
-            accounts.setdefault(user_id, [])
-    else:
-        accounts = {user_id: None for user_id in (user_ids or store.live_account_ids())}
-    accounts = {user_id: models for user_id, models in sorted(accounts.items()) if user_id not in deleted}
-    scheduled = start is None and end is None and not user_ids and not model_ids
-    return RebuildPlan(window, accounts, deleted, scheduled)
-
-
-def _distinct_ids(argument, values):
-    ids = []
-    for value in values or ():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise RebuildArgumentError(f"{argument}: {value!r} is not allowed; give a positive id")
-        if value not in ids:
-            ids.append(value)
-    return ids
-
-
-def run_rebuild(*, start=None, end=None, user_ids=(), model_ids=(), force=False, lock_timeout=0,
-                actor, out=None, err=None):
-    """Run the rebuild of SPEC §6 and report on `out`/`err`; returns a RebuildOutcome."""
-    out = out or sys.stdout
-    err = err or sys.stderr
-    now = int(time.time())
-    try:
-        plan = plan_rebuild(
-            start=start, end=end, user_ids=user_ids, model_ids=model_ids,
-            lock_timeout=lock_timeout, now=now,
-        )
-    except RebuildArgumentError as error:
-        err.write(f"{error}\n")
-        return RebuildOutcome(EXIT_BAD_ARGUMENTS, message=str(error))
-    window = plan.window
-    if plan.scheduled and not force and store.scheduled_hour_recorded(window.end_hour):
-        message = (
-            f"Scheduled rebuild for the hour {_iso(window.end_hour)} already ran; "
-            "nothing to do (use --force to run it again)."
-        )
-        out.write(message + "\n")
-        return RebuildOutcome(EXIT_OK, window_start=window.start_hour, window_end=window.lookback_end,
-                              message=message)
-    for user_id in plan.deleted_accounts:
-        err.write(f"User {user_id}: skipped, the Prosper202 user is deleted\n")
-
-    done, failed, skipped, summaries = [], {}, [], []
-    for account_id, rows in plan.accounts.items():
-        try:
-            if rows is None:
-                rows = store.model_rows(account_ids=[account_id], active_only=True)
-            account_summaries = rebuild_account(
-                account_id, rows, window, lock_timeout=lock_timeout, actor=actor, err=err
-            )
-        except Exception as error:  # one account's failure must not stop the others
-            logger.exception("rebuild of user %s failed", account_id)
-            failed[account_id] = f"{type(error).__name__}: {error}"
-            err.write(f"User {account_id}: {failed[account_id]}\n")
-            continue
-        if account_summaries is None:
-            skipped.append(account_id)
-            err.write(
-                f"User {account_id}: skipped, another rebuild holds its lock "
-                f"(waited {lock_timeout} s; see --lock-timeout)\n"
-            )
-            continue
-        done.append(account_id)
-        summaries.extend(account_summaries)
-        if not account_summaries:
-            out.write(f"User {account_id}: no valid models to rebuild\n")
-        for summary in account_summaries:
-            out.write(summary.line() + "\n")
-
-    exit_code = EXIT_FAILED if failed else EXIT_LOCKED if skipped else EXIT_OK
-    if exit_code == EXIT_OK:
-        store.mark_rebuild_succeeded(int(time.time()))
-        if plan.scheduled:
-            store.record_scheduled_hour(window.end_hour)
-    message = (
-        f"Attribution rebuild complete for {len(done)} user(s) covering "
-        f"{window.iso_start} to {window.iso_end}."
-    )
-    out.write(message + "\n")
-    return RebuildOutcome(
-        exit_code, tuple(done), failed, tuple(skipped), window.start_hour, window.lookback_end,
-        tuple(summaries), message,
-    )
-

@@ -9,12 +9,12 @@ Hours: `start_hour` and `end_hour` are epoch seconds, each floored to its UTC ho
 is inclusive at both ends (hour rows with start_hour <= date_hour <= end_hour). Day buckets are
 UTC days (date_hour - date_hour mod 86400).
 
-Position buckets of the comparison: a touch at index 0 of its journey is "first" (a one-touch
-journey therefore counts entirely as first), the touch at index n-1 of an n-touch journey (n >= 2)
-is "last", every other touch is "middle". Shares are credit-weighted: the sum of the credits in
-the bucket divided by the sum of all credits.
+Position buckets of the comparison (`crediting.position_bucket`): a touch at index 0 of its
+journey is "first" (a one-touch journey therefore counts entirely as first), the touch at index
+n-1 of an n-touch journey (n >= 2) is "last", every other touch is "middle". Shares are
+credit-weighted from credits as stored (DECIMAL(10,5)): the sum of the credits in the bucket
+divided by the sum of all credits.
 """
-from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -23,19 +23,17 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import F, Q, Sum
 from django.db.models.functions import Mod
 
-from attribution import credit
-from attribution.credit import markov
+from attribution import crediting
 from attribution.models import SCOPE_TYPES, AttributionModel, Snapshot, TouchCredit
 from attribution.snapshot_cache import snapshot_cache_key
-from journeys.models import Campaign, Click, Conversion, JourneyTouch
-from journeys.rules import Touch, journey_from_stored
+from journeys import source
+from journeys import store as journey_store
 from tracker.cache import cache_get, cache_set
 
 HOUR_SECONDS = 3600
 DAY_SECONDS = 86_400
 RESOLUTIONS = ("hour", "day")
 SCOPE_TYPE_NAMES = tuple(name for name, _label in SCOPE_TYPES)
-POSITION_BUCKETS = ("first", "middle", "last")
 # Cached reports are retired by the version bump of every rebuild; the timeout only bounds memory.
 REPORT_CACHE_SECONDS = 3600
 # A comparison computed from journeys changes with backfills (which bump no version): keep it short.
@@ -286,27 +284,11 @@ def bucket_starts(start_hour, end_hour, resolution):
     return list(range(first, end_hour - end_hour % step + 1, step))
 
 
-def position_bucket(position, touch_count):
-    """"first", "middle" or "last" for a touch index in a journey of touch_count touches."""
-    if position == 0:
-        return "first"
-    if position == touch_count - 1:
-        return "last"
-    return "middle"
-
-
-def _shares(credit_by_bucket):
-    total = sum(credit_by_bucket.values())
-    if total <= 0:
-        return {bucket: 0.0 for bucket in POSITION_BUCKETS}
-    return {bucket: round(credit_by_bucket.get(bucket, 0.0) / total, 6) for bucket in POSITION_BUCKETS}
-
-
 def compare_models(*, model_ids, scope_type, scope_id, start_hour, end_hour, account_ids=None):
     """Every model's KPIs and position-bucket credit shares for one window and scope.
 
-    From snapshots when the model has any in the window, otherwise computed on the fly from the
-    stored journeys with attribution.credit (conversions read in bounded keyset batches).
+    From snapshots when the model has any in the window, otherwise computed on the fly by the
+    rebuild's own crediting pass (same journeys, Markov fit and rounding), without writing.
     """
     start_hour, end_hour = normalise_window(start_hour, end_hour)
     scope_id = check_scope(scope_type, scope_id)
@@ -327,85 +309,92 @@ def compare_models(*, model_ids, scope_type, scope_id, start_hour, end_hour, acc
 
 
 def _compare_one(model, scope_type, scope_id, start_hour, end_hour):
-    has_snapshots = snapshot_rows(
-        model_id=model.model_id, scope_type="global", scope_id=None,
-        start_hour=start_hour, end_hour=end_hour,
-    ).exists()
     identity = {
         "model_id": model.model_id, "model_name": model.model_name, "model_type": model.model_type,
         "account_id": model.user_id, "is_default": model.is_default, "is_active": model.is_active,
     }
+    has_snapshots = snapshot_rows(
+        model_id=model.model_id, scope_type="global", scope_id=None,
+        start_hour=start_hour, end_hour=end_hour,
+    ).exists()
     if has_snapshots:
         rows = snapshot_rows(
             model_id=model.model_id, scope_type=scope_type, scope_id=scope_id,
             start_hour=start_hour, end_hour=end_hour,
         )
         kpis = _kpis_from_sums(rows.aggregate(**_KPI_SUMS))
-        shares = _shares(_snapshot_position_credit(model, scope_type, scope_id, start_hour, end_hour))
-        return ModelComparison(**identity, source="snapshots", kpis=kpis, position_share=shares)
+        shares = _stored_position_shares(model, scope_type, scope_id, start_hour, end_hour)
+        return ModelComparison(**identity, source="snapshots", kpis=kpis, position_share=shares.shares())
+    runnable, skipped = crediting.runnable_models([model])
+    empty = crediting.PositionShares(scope_type, scope_id).shares()
+    if skipped:
+        return ModelComparison(**identity, source="journeys", kpis=Kpis(), position_share=empty,
+                               error=skipped[0].reason)
     try:
-        config = credit.validate_config(model.model_type, model.weighting_config)
-    except credit.InvalidModelConfig as error:
-        return ModelComparison(
-            **identity, source="journeys", kpis=Kpis(), position_share=_shares({}),
-            error=f"{error.field}: {error.message}",
-        )
-    try:
-        kpis, credit_by_bucket = _journey_comparison(
-            model, config, scope_type, scope_id, start_hour, end_hour
-        )
+        kpis, shares = _credit_on_the_fly(runnable[0], model.user_id, scope_type, scope_id, start_hour, end_hour)
     except ComparisonTooLarge as error:
-        return ModelComparison(
-            **identity, source="journeys", kpis=Kpis(), position_share=_shares({}), error=str(error)
-        )
-    return ModelComparison(
-        **identity, source="journeys", kpis=kpis, position_share=_shares(credit_by_bucket)
-    )
+        return ModelComparison(**identity, source="journeys", kpis=Kpis(), position_share=empty, error=str(error))
+    return ModelComparison(**identity, source="journeys", kpis=kpis, position_share=shares.shares())
 
 
-def _read(model_class):
-    return model_class.objects.using(settings.HEAVY_READ_DATABASE)
-
-
-def _campaign_networks(campaign_ids):
-    return dict(
-        _read(Campaign).filter(aff_campaign_id__in=campaign_ids).values_list(
-            "aff_campaign_id", "aff_network_id"
-        )
-    )
-
-
-def _touch_scope_value(scope_type, click_row):
-    """The landing page or account id of a touch's click (0 when the click row is missing)."""
-    if click_row is None:
-        return 0
-    return click_row["landing_page_id"] if scope_type == "landing_page" else click_row["ppc_account_id"]
-
-
-def _conversion_in_scope(scope_type, scope_id, conversion, networks):
-    if scope_type == "campaign" and scope_id is not None:
-        return conversion["campaign_id"] == scope_id
-    if scope_type == "advertiser" and scope_id is not None:
-        return (networks.get(conversion["campaign_id"]) or 0) == scope_id
-    return True
-
-
-def _stored_journeys(conv_ids):
-    """conv_id -> distinct stored (click_id, click_time) pairs, for one bounded batch."""
-    journeys = defaultdict(dict)
-    for conv_id, click_id, click_time in _read(JourneyTouch).filter(conv_id__in=conv_ids).values_list(
-        "conv_id", "click_id", "click_time"
+def _window_journeys(account_id, start_hour, end_hour, max_conv_id=None):
+    """The window's journey batches as a rebuild of [start_hour, end_hour] reads them; refuses
+    windows too large to credit inside a request."""
+    read = 0
+    for records in source.journey_batches(
+        start=start_hour, end=end_hour + HOUR_SECONDS - 1, account_ids=[account_id],
+        max_conv_id=max_conv_id, batch_size=COMPARISON_BATCH_SIZE, using=settings.HEAVY_READ_DATABASE,
     ):
-        journeys[conv_id].setdefault(click_id, click_time)
-    return journeys
+        read += len(records)
+        if read > COMPARISON_MAX_CONVERSIONS:
+            raise ComparisonTooLarge(
+                f"more than {COMPARISON_MAX_CONVERSIONS} conversions in the window: rebuild it "
+                "(attribution_rebuild) to compare from snapshots"
+            )
+        yield records
 
 
-def _snapshot_position_credit(model, scope_type, scope_id, start_hour, end_hour):
-    """Credit per position bucket from the model's stored per-touch credits (global snapshots).
+def _credit_on_the_fly(model, account_id, scope_type, scope_id, start_hour, end_hour):
+    """(Kpis, PositionShares) of one model over the window: the rebuild's pass, not written.
+
+    KPIs are the sums of the snapshot rows the rebuild would write (money rounded per hour and
+    scope exactly as it rounds), so they equal what a rebuild of the window stores.
+    """
+    effects, max_conv_id = {}, None
+    if model.channel_kind:
+        fit = crediting.MarkovFit([model.channel_kind])
+        max_conv_id = 0
+        for records in _window_journeys(account_id, start_hour, end_hour):
+            fit.add(records)
+            max_conv_id = max([max_conv_id] + [record.conversion.conv_id for record in records])
+        effects = fit.effects(account_id, start_hour, end_hour + HOUR_SECONDS, max_conv_id)
+    credit_pass = crediting.CreditPass([model], effects)
+    shares = crediting.PositionShares(scope_type, scope_id)
+    for records in _window_journeys(account_id, start_hour, end_hour, max_conv_id):
+        credit_pass.add(records)
+        by_conv_id = {record.conversion.conv_id: record for record in records}
+        for row in credit_pass.credit_rows:
+            shares.add(by_conv_id[row.conv_id], row.position, row.units)
+        credit_pass.credit_rows.clear()  # bounded memory: only the sums are kept
+    rows = [
+        row for row in credit_pass.snapshot_rows()
+        if row.scope_type == scope_type and (scope_id is None or row.scope_id == scope_id)
+    ]
+    kpis = Kpis(
+        clicks=sum(row.clicks for row in rows),
+        conversions=sum(row.conversions for row in rows),
+        revenue=sum((row.revenue for row in rows), Decimal("0.0000")),
+        cost=sum((row.cost for row in rows), Decimal("0.0000")),
+    )
+    return kpis, shares
+
+
+def _stored_position_shares(model, scope_type, scope_id, start_hour, end_hour):
+    """Position shares from the model's stored per-touch credits (its global snapshots).
 
     Walks each hour's global snapshot by keyset on (conv_id, touchpoint_id), the order of the
-    `snapshot_conv` index, in bounded batches. The journey length (to tell "last" from "middle")
-    follows SPEC §5.1: the distinct stored clicks plus the converting click when it is missing.
+    `snapshot_conv` index, in bounded batches; each batch's journeys come from the journey source
+    (for the journey length that tells "last" from "middle", and the touch's scope values).
     """
     snapshot_ids = list(
         snapshot_rows(
@@ -413,188 +402,25 @@ def _snapshot_position_credit(model, scope_type, scope_id, start_hour, end_hour)
             start_hour=start_hour, end_hour=end_hour,
         ).order_by("date_hour", "snapshot_id").values_list("snapshot_id", flat=True)
     )  # one global row per hour: bounded by the window's hours
-    credit_by_bucket = defaultdict(float)
+    shares = crediting.PositionShares(scope_type, scope_id)
+    database = settings.HEAVY_READ_DATABASE
     for snapshot_id in snapshot_ids:
-        rows = _read(TouchCredit).filter(snapshot_id=snapshot_id).order_by("conv_id", "touchpoint_id")
+        rows = TouchCredit.objects.using(database).filter(snapshot_id=snapshot_id).order_by("conv_id", "touchpoint_id")
         after = None
         while True:
             page = rows
             if after is not None:
                 page = rows.filter(Q(conv_id__gt=after[0]) | Q(conv_id=after[0], touchpoint_id__gt=after[1]))
-            batch = list(page.values("touchpoint_id", "conv_id", "click_id", "position", "credit")[
-                :COMPARISON_BATCH_SIZE
-            ])
+            batch = list(page.values_list("touchpoint_id", "conv_id", "position", "credit")[:COMPARISON_BATCH_SIZE])
             if not batch:
                 break
-            after = (batch[-1]["conv_id"], batch[-1]["touchpoint_id"])
-            _add_stored_credit(credit_by_bucket, batch, scope_type, scope_id)
-    return credit_by_bucket
-
-
-def _add_stored_credit(credit_by_bucket, batch, scope_type, scope_id):
-    """Add one batch of touchpoint credit rows to the buckets, keeping only the scope's touches."""
-    conv_ids = {row["conv_id"] for row in batch}
-    conversions = {
-        row["conv_id"]: row
-        for row in _read(Conversion).filter(conv_id__in=conv_ids).values("conv_id", "click_id", "campaign_id")
-    }
-    networks = _campaign_networks({c["campaign_id"] for c in conversions.values()})
-    stored = _stored_journeys(conv_ids)
-    touch_filter = scope_type in ("landing_page", "account") and scope_id is not None
-    clicks = {}
-    if touch_filter:
-        clicks = {
-            row["click_id"]: row
-            for row in _read(Click).filter(click_id__in={r["click_id"] for r in batch}).values(
-                "click_id", "landing_page_id", "ppc_account_id"
+            after = (batch[-1][1], batch[-1][0])
+            conv_ids = sorted({conv_id for _, conv_id, _, _ in batch})
+            conversions = journey_store.conversion_batch(
+                after_conv_id=0, limit=len(conv_ids), conv_ids=conv_ids, using=database
             )
-        }
-    for row in batch:
-        conversion = conversions.get(row["conv_id"])
-        if conversion is None or not _conversion_in_scope(scope_type, scope_id, conversion, networks):
-            continue
-        if touch_filter and _touch_scope_value(scope_type, clicks.get(row["click_id"])) != scope_id:
-            continue
-        journey_clicks = set(stored.get(row["conv_id"], {})) | {conversion["click_id"]}
-        credit_by_bucket[position_bucket(row["position"], len(journey_clicks))] += float(row["credit"])
-
-
-def _journey_comparison(model, config, scope_type, scope_id, start_hour, end_hour):
-    """KPIs and position credit computed from stored journeys, as a rebuild would (SPEC §5.1, §6.4)."""
-    conv_start, conv_end = start_hour, end_hour + HOUR_SECONDS  # conv_time < conv_end
-    removal_effects = None
-    if model.model_type == "algorithmic":
-        removal_effects = _fit_removal_effects(model, config, conv_start, conv_end)
-    touch_scoped = scope_type in ("landing_page", "account")
-    clicks = conversions = 0
-    revenue = cost = 0.0
-    credit_by_bucket = defaultdict(float)
-    for batch, journeys, converting_clicks in _journey_batches(model.user_id, conv_start, conv_end):
-        networks = _campaign_networks({c["campaign_id"] for c in batch})
-        for conversion in batch:
-            if not _conversion_in_scope(scope_type, scope_id, conversion, networks):
-                continue
-            journey = journeys[conversion["conv_id"]]
-            credits = credit.credits_for(model.model_type, config, journey, removal_effects)
-            converting_row = converting_clicks.get(conversion["click_id"])
-            cpc = float(converting_row["click_cpc"]) if converting_row else 0.0
-            payout = float(conversion["click_payout"])
-            # Scope values the conversion took part in: summed over values, as scope snapshot rows are.
-            scope_values = set()
-            for index, (touch, touch_credit) in enumerate(zip(journey.touches, credits)):
-                if touch_credit <= 0:
-                    continue
-                value = None
-                if touch_scoped:
-                    value = touch.landing_page_id if scope_type == "landing_page" else touch.ppc_account_id
-                    if scope_id is not None and value != scope_id:
-                        continue
-                scope_values.add(value)
-                clicks += 1
-                revenue += payout * touch_credit
-                cost += cpc * touch_credit
-                credit_by_bucket[position_bucket(index, len(journey.touches))] += touch_credit
-            conversions += len(scope_values)
-    kpis = Kpis(
-        clicks=clicks,
-        conversions=conversions,
-        revenue=Decimal(repr(revenue)).quantize(MONEY_QUANTUM),
-        cost=Decimal(repr(cost)).quantize(MONEY_QUANTUM),
-    )
-    return kpis, credit_by_bucket
-
-
-def _journey_batches(account_id, conv_start, conv_end):
-    """Yield (conversions, journeys by conv_id, converting click rows) in keyset batches on conv_id."""
-    last_conv_id = 0
-    conversions_read = 0
-    while True:
-        batch = list(
-            _read(Conversion)
-            .filter(
-                user_id=account_id, deleted=0, conv_time__gte=conv_start, conv_time__lt=conv_end,
-                conv_id__gt=last_conv_id,
-            )
-            .order_by("conv_id")
-            .values("conv_id", "click_id", "click_time", "conv_time", "campaign_id", "click_payout")[
-                :COMPARISON_BATCH_SIZE
-            ]
-        )
-        if not batch:
-            return
-        conversions_read += len(batch)
-        if conversions_read > COMPARISON_MAX_CONVERSIONS:
-            raise ComparisonTooLarge(
-                f"more than {COMPARISON_MAX_CONVERSIONS} conversions in the window: rebuild it "
-                "(attribution_rebuild) to compare from snapshots"
-            )
-        last_conv_id = batch[-1]["conv_id"]
-        stored = _stored_journeys([c["conv_id"] for c in batch])
-        click_ids = {c["click_id"] for c in batch}
-        for touches in stored.values():
-            click_ids.update(touches)
-        click_rows = {}
-        for row in _read(Click).filter(click_id__in=click_ids).values(
-            "click_id", "landing_page_id", "ppc_account_id", "click_cpc"
-        ):
-            click_rows.setdefault(row["click_id"], row)  # duplicate click rows count once
-
-        def touch(click_id, click_time):
-            row = click_rows.get(click_id)
-            return Touch(
-                click_id=click_id, click_time=click_time,
-                landing_page_id=row["landing_page_id"] if row else 0,
-                ppc_account_id=row["ppc_account_id"] if row else 0,
-            )
-
-        journeys = {}
-        for c in batch:
-            converting = touch(c["click_id"], c["click_time"])
-            journeys[c["conv_id"]] = journey_from_stored(
-                conv_id=c["conv_id"], conv_time=c["conv_time"], converting_touch=converting,
-                stored_touches=[touch(k, t) for k, t in stored.get(c["conv_id"], {}).items()],
-            )
-        yield batch, journeys, click_rows
-
-
-def _fit_removal_effects(model, config, conv_start, conv_end):
-    """Markov removal effects over the window, from the same paths a rebuild uses (SPEC §5.2).
-
-    Holds one channel path per conversion of the window and the set of journey click ids, as
-    the rebuild does for one user and run; the non-converting clicks are streamed by keyset.
-    """
-    channel_kind = config.get("channel", "account")
-    paths = []
-    journey_click_ids = set()
-    converting_campaigns = set()
-    for batch, journeys, _click_rows in _journey_batches(model.user_id, conv_start, conv_end):
-        converting_campaigns.update(c["campaign_id"] for c in batch)
-        for journey in journeys.values():
-            journey_click_ids.update(t.click_id for t in journey.touches)
-            paths.append(tuple(markov.channel_of(t, channel_kind) for t in journey.touches))
-
-    def non_converting_channels():
-        last_click_id = 0
-        while converting_campaigns:
-            batch = list(
-                _read(Click)
-                .filter(
-                    user_id=model.user_id, click_time__gte=conv_start, click_time__lt=conv_end,
-                    aff_campaign_id__in=converting_campaigns, click_id__gt=last_click_id,
-                )
-                .order_by("click_id")
-                .values("click_id", "click_time", "landing_page_id", "ppc_account_id")[
-                    :COMPARISON_BATCH_SIZE
-                ]
-            )
-            if not batch:
-                return
-            last_click_id = batch[-1]["click_id"]
-            seen = set()
-            for row in batch:
-                if row["click_id"] in journey_click_ids or row["click_id"] in seen:
-                    continue
-                seen.add(row["click_id"])
-                yield markov.channel_of(Touch(**row), channel_kind)
-
-    return markov.fit_removal_effects(paths, non_converting_channels())
+            records = {record.conversion.conv_id: record for record in source.read_journeys(conversions, using=database)}
+            for _, conv_id, position, credit in batch:
+                if conv_id in records:
+                    shares.add(records[conv_id], position, crediting.decimal5_units(credit))
+    return shares

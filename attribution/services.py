@@ -11,13 +11,15 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 from django_q.tasks import async_task
 
+from attribution import rebuild
 from attribution.credit import InvalidModelConfig, config_to_column, validate_config
-from attribution.credit.markov import DEFAULT_CHANNEL_KIND
 from attribution.models import SETTING_SCOPE_TYPES, AttributionModel, AttributionSetting
 from attribution.snapshot_cache import invalidate_snapshots_on_commit
 from journeys.models import Advertiser, Campaign
+from journeys.services import multi_touch_policies
 from tracker import audit
 from tracker.models import Account
+from tracker.queue import QueuedTask, queue_group
 
 MODEL_NAME_MAX_LENGTH = 255
 MODEL_SLUG_MAX_LENGTH = 191
@@ -26,7 +28,6 @@ EDITABLE_MODEL_FIELDS = (
 )
 SCOPE_TYPE_NAMES = tuple(name for name, _label in SETTING_SCOPE_TYPES)
 _SLUG_PATTERN = re.compile(r"^[-a-zA-Z0-9_]+$")
-_EPOCH_MAX = 2**32 - 1
 
 
 class ModelChangeError(Exception):
@@ -137,17 +138,13 @@ def _config_error(model):
     return None
 
 
-def _with_defaults(model_type, config):
-    return {"channel": DEFAULT_CHANNEL_KIND, **config} if model_type == "algorithmic" else config
-
-
 def _same_config(model, config):
-    """Whether a stored valid config means the same as `config` (JSON spelling aside)."""
+    """Whether a stored valid config means the same as `config` (JSON spelling and implicit
+    defaults aside)."""
     try:
-        stored = validate_config(model.model_type, model.weighting_config)
+        return validate_config(model.model_type, model.weighting_config) == config
     except InvalidModelConfig:
         return False
-    return _with_defaults(model.model_type, stored) == _with_defaults(model.model_type, config)
 
 
 def model_validity(model):
@@ -161,7 +158,7 @@ def validate_new_model(*, account_id, model_name, model_type, weighting_config=N
     """The column values of a new model, or ModelChangeError; writes nothing."""
     _existing_account(account_id)
     name = _clean_name(model_name)
-    config = _clean_config(model_type, weighting_config)
+    _clean_config(model_type, weighting_config)
     is_active = _clean_flag("is_active", is_active)
     is_default = _clean_flag("is_default", is_default)
     if is_default and not is_active:
@@ -174,7 +171,7 @@ def validate_new_model(*, account_id, model_name, model_type, weighting_config=N
         "model_name": name,
         "model_slug": slug,
         "model_type": model_type,
-        "weighting_config": config_to_column(config),
+        "weighting_config": config_to_column(model_type, weighting_config),
         "is_active": is_active,
         "is_default": is_default,
     }
@@ -204,7 +201,7 @@ def validate_model_changes(model, changes):
         config = _clean_config(model_type, raw_config)
         if model_type != model.model_type or not _same_config(model, config):
             new["model_type"] = model_type
-            new["weighting_config"] = config_to_column(config)
+            new["weighting_config"] = config_to_column(model_type, raw_config)
     for flag in ("is_active", "is_default"):
         if flag in changes:
             new[flag] = _clean_flag(flag, changes[flag])
@@ -473,24 +470,14 @@ def scope_settings(account_id, scope_type, scope_id):
 
 
 def _inherited_flag(account_id, scope_type, scope_id):
-    """The multi-touch flag a scope gets from its parents when it has no row (SPEC §4.1)."""
-    parents = []
+    """The multi-touch flag a scope without a row of its own gets (SPEC §4.1 precedence)."""
+    policy = multi_touch_policies([account_id])[account_id]
     if scope_type == "campaign":
-        network_id = (
-            Campaign.objects.filter(aff_campaign_id=scope_id)
-            .values_list("aff_network_id", flat=True)
-            .first()
+        advertiser_id = (
+            Campaign.objects.filter(aff_campaign_id=scope_id).values_list("aff_network_id", flat=True).first()
         )
-        if network_id:
-            parents.append(("advertiser", network_id))
-    if scope_type != "global":
-        parents.append(("global", None))
-    for parent_type, parent_id in parents:
-        rows = scope_settings(account_id, parent_type, parent_id)
-        flag = rows.values_list("multi_touch_enabled", flat=True).first()
-        if flag is not None:
-            return bool(flag)
-    return True
+        return policy.enabled(scope_id, advertiser_id)
+    return policy.enabled(None, scope_id if scope_type == "advertiser" else None)
 
 
 def save_scope_setting(*, account_id, scope_type, scope_id, model_id, multi_touch_enabled, actor):
@@ -559,27 +546,29 @@ def _enqueue_multi_touch_follow_up(account_id, scope_type, scope_id, enabled, ac
 
 # --- rebuilds ---------------------------------------------------------------------------------
 
-def _clean_epoch(field, value):
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _EPOCH_MAX:
-        _refuse(field, f"{field} must be an epoch in seconds between 0 and {_EPOCH_MAX}, got {value!r}.")
-    return value
+REBUILD_TASK = "attribution.tasks.rebuild_task"
 
 
-def enqueue_rebuild(*, account_id, start, end, model_ids=None, actor):
-    """Queue attribution.tasks.rebuild_task for one account's window; returns the task id.
-
-    Enqueued at once (not on commit) because the caller needs the id: call it outside a
-    transaction that might still roll back.
-    """
-    _existing_account(account_id)
-    start, end = _clean_epoch("start", start), _clean_epoch("end", end)
-    if start > end:
-        _refuse("start", f"start ({start}) must not be after end ({end}).")
-    model_ids = sorted(set(model_ids or ()))
-    for model_id in model_ids:
-        _clean_setting_model(account_id, model_id)
-    return async_task(
-        "attribution.tasks.rebuild_task", start=start, end=end, user_ids=[account_id],
-        model_ids=model_ids or None, username=actor.username,
-        task_name=f"rebuild account {account_id} {start}-{end}",
+def enqueue_rebuilds(*, start=None, end=None, user_ids=(), model_ids=(), actor, now=None):
+    """THE way a rebuild is queued (admin, API, `--async`, scope-toggle chains): validated like
+    the command (InvalidArgument, nothing queued), one task per account over the same whole-hour
+    window as one django-q2 group, audited `rebuild_queued`. Returns tracker.queue.QueuedWork."""
+    plan = rebuild.plan_rebuild(
+        start=start, end=end, user_ids=user_ids, model_ids=model_ids, now=now or int(time.time()),
+    )
+    window = plan.window
+    tasks = [
+        QueuedTask(
+            REBUILD_TASK, account_id, f"rebuild user {account_id} {window.iso_start}..{window.iso_end}",
+            {"start": window.start_hour, "end": window.end_hour, "user_ids": [account_id],
+             "model_ids": None if rows is None else [row.model_id for row in rows],
+             "username": actor.username},
+        )
+        for account_id, rows in plan.accounts.items()
+        if rows != []  # named by --user, but none of the --model ids is its
+    ]
+    return queue_group(
+        "rebuild", tasks, actor=actor, audit_action="rebuild_queued",
+        lookback_start=window.start_hour, lookback_end=window.lookback_end,
+        model_ids=sorted(set(model_ids)) or None,
     )

@@ -1,5 +1,6 @@
-"""The rebuild's SQL (SPEC §6): keyset readers of conversions, journeys and click facts, the
-per-user lock, the scheduled-run marker, and the only writer of snapshots and per-touch credits.
+"""The rebuild's SQL (SPEC §6): model rows, the Markov fit's non-converting clicks, the per-user
+lock, the scheduled-run marker, and the only writer of snapshots and per-touch credits.
+Conversions and journeys are read through `journeys.source`.
 
 Everything here takes and returns plain values; `attribution.rebuild` decides what to write.
 202 table names start with a digit, so every statement quotes them with `quote_name`. All reads
@@ -16,11 +17,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
-CONVERSION_BATCH_SIZE = 1000
-# Rows per multi-row INSERT on backends without a parameter limit (MySQL/MariaDB).
-INSERT_ROWS_PER_STATEMENT = 1000
-# Ids per IN (...) list on backends without a parameter limit.
-IN_LIST_SIZE = 5000
+from tracker.sql import chunks, insert_rows, placeholders
+
 SCHEDULED_CRONJOB_TYPE = "attr"
 REBUILD_CRONJOB_LOG_ID = 2
 LOCK_POLL_SECONDS = 0.1
@@ -39,56 +37,7 @@ def _table(name):
     return connection.ops.quote_name(name)
 
 
-def _placeholders(count):
-    return ", ".join(["%s"] * count)
-
-
-def _id_slices(ids):
-    """Split ids into IN lists that fit the backend's parameter limit."""
-    ids = list(ids)
-    size = min(IN_LIST_SIZE, connection.features.max_query_params or IN_LIST_SIZE)
-    for offset in range(0, len(ids), size):
-        yield ids[offset:offset + size]
-
-
-def insert_rows(cursor, table, columns, rows):
-    """Multi-row INSERTs of `rows` (tuples in `columns` order), as few statements as allowed."""
-    limit = connection.features.max_query_params
-    per_statement = INSERT_ROWS_PER_STATEMENT if limit is None else max(1, limit // len(columns))
-    row_sql = "(" + _placeholders(len(columns)) + ")"
-    head = f"INSERT INTO {_table(table)} ({', '.join(columns)}) VALUES "
-    for offset in range(0, len(rows), per_statement):
-        batch = rows[offset:offset + per_statement]
-        cursor.execute(
-            head + ", ".join([row_sql] * len(batch)),
-            [value for row in batch for value in row],
-        )
-
-
-# Accounts and models ---------------------------------------------------------------------------
-
-
-def account_deleted_flags(account_ids):
-    """{user_id: deleted?} for the given Prosper202 users that exist."""
-    flags = {}
-    with connection.cursor() as cursor:
-        for ids in _id_slices(account_ids):
-            cursor.execute(
-                f"SELECT user_id, user_deleted FROM {_table('202_users')} "
-                f"WHERE user_id IN ({_placeholders(len(ids))})",
-                ids,
-            )
-            flags.update({user_id: bool(deleted) for user_id, deleted in cursor.fetchall()})
-    return flags
-
-
-def live_account_ids():
-    """Every Prosper202 user that is not deleted, in id order."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT user_id FROM {_table('202_users')} WHERE user_deleted = 0 ORDER BY user_id"
-        )
-        return [row[0] for row in cursor.fetchall()]
+# Models ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -107,10 +56,10 @@ def model_rows(*, model_ids=None, account_ids=None, active_only=False):
     """Model rows selected by id and/or account, in model id order."""
     conditions, params = [], []
     if model_ids is not None:
-        conditions.append(f"model_id IN ({_placeholders(len(model_ids))})")
+        conditions.append(f"model_id IN ({placeholders(len(model_ids))})")
         params.extend(model_ids)
     if account_ids is not None:
-        conditions.append(f"user_id IN ({_placeholders(len(account_ids))})")
+        conditions.append(f"user_id IN ({placeholders(len(account_ids))})")
         params.extend(account_ids)
     if active_only:
         conditions.append("is_active = 1")
@@ -129,138 +78,7 @@ def model_rows(*, model_ids=None, account_ids=None, active_only=False):
         ]
 
 
-# Conversions, journeys, click facts ------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ConversionRow:
-    conv_id: int
-    click_id: int
-    click_time: int
-    campaign_id: int
-    revenue: float  # the conversion's click_payout
-    conv_time: int
-
-
-@dataclass(frozen=True, slots=True)
-class ClickFacts:
-    landing_page_id: int
-    ppc_account_id: int
-    cpc: float
-
-
-def conversion_time_batches(account_id, start, end_exclusive, *, batch_size=CONVERSION_BATCH_SIZE):
-    """(conv_id, conv_time) of the account's live conversions in [start, end), keyset on conv_id.
-
-    Yields one list per batch; cheap enough to index a whole 30-day window by hour first.
-    """
-    last_conv_id = 0
-    sql = (
-        f"SELECT conv_id, conv_time FROM {_table('202_conversion_logs')} "
-        "WHERE user_id = %s AND deleted = 0 AND conv_time >= %s AND conv_time < %s "
-        "AND conv_id > %s ORDER BY conv_id LIMIT %s"
-    )
-    while True:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [account_id, start, end_exclusive, last_conv_id, batch_size])
-            rows = cursor.fetchall()
-        if not rows:
-            return
-        yield rows
-        if len(rows) < batch_size:
-            return
-        last_conv_id = rows[-1][0]
-
-
-def conversion_batches(account_id, start, end_exclusive, *, min_conv_id=1, max_conv_id=None,
-                       batch_size=CONVERSION_BATCH_SIZE):
-    """The account's live conversions in [start, end) with min_conv_id ≤ conv_id ≤ max_conv_id,
-    as lists of ConversionRow, keyset on conv_id (never OFFSET)."""
-    upper = "" if max_conv_id is None else " AND conv_id <= %s"
-    sql = (
-        "SELECT conv_id, click_id, click_time, campaign_id, click_payout, conv_time "
-        f"FROM {_table('202_conversion_logs')} "
-        "WHERE user_id = %s AND deleted = 0 AND conv_time >= %s AND conv_time < %s "
-        f"AND conv_id > %s{upper} ORDER BY conv_id LIMIT %s"
-    )
-    last_conv_id = min_conv_id - 1
-    while True:
-        params = [account_id, start, end_exclusive, last_conv_id]
-        if max_conv_id is not None:
-            params.append(max_conv_id)
-        params.append(batch_size)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        if not rows:
-            return
-        yield [
-            ConversionRow(conv_id, click_id, click_time, campaign_id, float(payout), conv_time)
-            for conv_id, click_id, click_time, campaign_id, payout, conv_time in rows
-        ]
-        if len(rows) < batch_size:
-            return
-        last_conv_id = rows[-1][0]
-
-
-def stored_journeys(conv_ids):
-    """{conv_id: [(click_id, click_time), ...]} from `202_conversion_touchpoints`, by position."""
-    journeys = {}
-    with connection.cursor() as cursor:
-        for ids in _id_slices(conv_ids):
-            cursor.execute(
-                f"SELECT conv_id, click_id, click_time FROM {_table('202_conversion_touchpoints')} "
-                f"WHERE conv_id IN ({_placeholders(len(ids))}) ORDER BY conv_id, position, touchpoint_id",
-                ids,
-            )
-            for conv_id, click_id, click_time in cursor.fetchall():
-                journeys.setdefault(conv_id, []).append((click_id, click_time))
-    return journeys
-
-
-def click_facts(click_ids):
-    """{click_id: ClickFacts} for the clicks that exist; duplicate click rows collapse to one
-    (the smallest value of each column, so the choice is deterministic).
-
-    Duplicates are rare, so they are collapsed here rather than by a GROUP BY, which made the
-    server sort every batch's rows.
-    """
-    found = {}
-    with connection.cursor() as cursor:
-        for ids in _id_slices(set(click_ids)):
-            cursor.execute(
-                "SELECT click_id, landing_page_id, ppc_account_id, click_cpc "
-                f"FROM {_table('202_clicks')} WHERE click_id IN ({_placeholders(len(ids))})",
-                ids,
-            )
-            for row in cursor.fetchall():
-                seen = found.get(row[0])
-                found[row[0]] = row if seen is None else tuple(map(_smallest, seen, row))
-    return {
-        click_id: ClickFacts(landing_page_id or 0, ppc_account_id or 0, float(cpc or 0))
-        for click_id, landing_page_id, ppc_account_id, cpc in found.values()
-    }
-
-
-def _smallest(a, b):
-    """MIN() of two column values, ignoring NULLs as SQL does."""
-    if a is None:
-        return b
-    return a if b is None else min(a, b)
-
-
-def campaign_advertisers(campaign_ids):
-    """{aff_campaign_id: aff_network_id} for the campaigns that exist."""
-    advertisers = {}
-    with connection.cursor() as cursor:
-        for ids in _id_slices(set(campaign_ids)):
-            cursor.execute(
-                f"SELECT aff_campaign_id, aff_network_id FROM {_table('202_aff_campaigns')} "
-                f"WHERE aff_campaign_id IN ({_placeholders(len(ids))})",
-                ids,
-            )
-            advertisers.update(dict(cursor.fetchall()))
-    return advertisers
+# Markov non-converting paths ------------------------------------------------------------------
 
 
 def non_converting_channel_counts(account_id, start, end_exclusive, max_conv_id, channel_kind):
@@ -315,7 +133,7 @@ def replace_snapshots(*, model_ids, hour_start, hour_end, snapshot_rows, credit_
     if not connection.in_atomic_block:
         raise RuntimeError("replace_snapshots must run inside the chunk's transaction")
     snapshots, credits = _table("202_attribution_snapshots"), _table("202_attribution_touchpoints")
-    model_list = _placeholders(len(model_ids))
+    model_list = placeholders(len(model_ids))
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT snapshot_id FROM {snapshots} WHERE model_id IN ({model_list}) "
@@ -323,9 +141,9 @@ def replace_snapshots(*, model_ids, hour_start, hour_end, snapshot_rows, credit_
             [*model_ids, hour_start, hour_end],
         )
         old_ids = [row[0] for row in cursor.fetchall()]
-        for ids in _id_slices(old_ids):
-            cursor.execute(f"DELETE FROM {credits} WHERE snapshot_id IN ({_placeholders(len(ids))})", ids)
-            cursor.execute(f"DELETE FROM {snapshots} WHERE snapshot_id IN ({_placeholders(len(ids))})", ids)
+        for ids in chunks(old_ids):
+            cursor.execute(f"DELETE FROM {credits} WHERE snapshot_id IN ({placeholders(len(ids))})", ids)
+            cursor.execute(f"DELETE FROM {snapshots} WHERE snapshot_id IN ({placeholders(len(ids))})", ids)
         insert_rows(
             cursor, "202_attribution_snapshots", SNAPSHOT_COLUMNS,
             [(*row, created_at) for row in snapshot_rows],

@@ -1,62 +1,35 @@
-"""django-q2 entry points of the attribution app: plain functions with JSON-able arguments."""
-import time
-import uuid
+"""django-q2 entry points of the attribution app: plain functions with JSON-able arguments.
 
-from django_q.tasks import async_task
+Thin on purpose: each calls an engine and turns its outcome into the task's result. A queued
+rebuild that could not do its work raises, so django-q2 records a failure, retries it within
+the bounded attempts and System Checks counts it (SPEC §6 step 10).
+"""
+import json
+
+from django.conf import settings
 
 from attribution.exports.jobs import process_pending_exports
-from attribution.rebuild import plan_rebuild, run_rebuild
+from attribution.rebuild import run_rebuild
 from tracker.audit import Actor
+from tracker.queue import QueuedWorkFailed
 
-REBUILD_TASK = "attribution.tasks.rebuild_task"
-
-
-class _Lines:
-    """A minimal text sink collecting what the rebuild reports."""
-
-    def __init__(self):
-        self.lines = []
-
-    def write(self, text):
-        self.lines.extend(line for line in text.splitlines() if line)
+# A queued rebuild waits this long for its account's lock, leaving the rest of the task
+# timeout for the rebuild itself.
+LOCK_WAIT_MARGIN_SECONDS = 600
+QUEUED_LOCK_WAIT_SECONDS = max(0, settings.Q_TASK_TIMEOUT_SECONDS - LOCK_WAIT_MARGIN_SECONDS)
 
 
-def rebuild_task(start=None, end=None, user_ids=None, model_ids=None, username="task", lock_timeout=0):
+def rebuild_task(start=None, end=None, user_ids=None, model_ids=None, username="task"):
     """Run the rebuild (no arguments: a scheduled run, as the hourly schedule does); returns the
-    outcome as a dict with exit_code, per-user results, per-model totals and the output lines."""
-    out, err = _Lines(), _Lines()
+    outcome as a dict, or raises QueuedWorkFailed when a user failed or its lock stayed busy."""
     outcome = run_rebuild(
         start=start, end=end, user_ids=user_ids or (), model_ids=model_ids or (),
-        lock_timeout=lock_timeout, actor=Actor.task(username), out=out, err=err,
+        lock_timeout=QUEUED_LOCK_WAIT_SECONDS, actor=Actor.task(username),
     )
-    return {**outcome.as_dict(), "output": out.lines, "errors": err.lines}
-
-
-def enqueue_account_rebuilds(*, start=None, end=None, user_ids=(), model_ids=(), lock_timeout=0,
-                             username="task"):
-    """Validate like the command, then enqueue one rebuild_task per account as one django-q2
-    group over the same whole-hour window; returns (group id, task ids)."""
-    plan = plan_rebuild(
-        start=start, end=end, user_ids=user_ids, model_ids=model_ids, lock_timeout=lock_timeout,
-        now=int(time.time()),
-    )
-    group = f"attribution-rebuild-{uuid.uuid4().hex[:12]}"
-    task_ids = []
-    for account_id, rows in plan.accounts.items():
-        if rows == []:  # named by --user, but none of the --model ids is its
-            continue
-        task_ids.append(async_task(
-            REBUILD_TASK,
-            start=plan.window.start_hour,
-            end=plan.window.end_hour,
-            user_ids=[account_id],
-            model_ids=None if rows is None else [row.model_id for row in rows],
-            username=username,
-            lock_timeout=lock_timeout,
-            group=group,
-            task_name=f"attribution rebuild user {account_id}",
-        ))
-    return group, task_ids
+    result = outcome.as_dict()
+    if not outcome.succeeded:
+        raise QueuedWorkFailed(json.dumps(result, sort_keys=True))
+    return result
 
 
 def process_exports_task():

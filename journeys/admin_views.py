@@ -1,19 +1,18 @@
 """The conversion journey page (SPEC §7 "Journey page"): why was this conversion credited so?
 
-`journey_page(conversion)` gathers what the page shows: the journey read through the cache, one
-row per touch with its flags, the verification result, and one credit column per active model
+`journey_page(conversion)` gathers what the page shows: the journey as `journeys.source` reads it
+(stored touches through the journey cache), one row per touch with its flags, the verification result, and one credit column per active model
 of the account (plus first touch / last touch / linear for reference). The timeline picture and
 the human durations are pure helpers, so they are tested without a database.
 """
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.utils.html import format_html, format_html_join
 
-from journeys.cache import get_journey
-from journeys.models import Click, ClickAdvance
-from journeys.rules import Touch, journey_from_stored
-from journeys.services import verify_journeys
+from journeys import rules, source, store
+from journeys.models import LandingPage, TrafficSourceAccount
+from journeys.rules import FLAG_ADDED_CONVERTING_CLICK, FLAG_LABELS, REVIEW_FLAGS
+from journeys.services import JourneyRules, verify_journeys
 from tracker.utc import utc_datetime
 
 # The credit columns are the attribution app's: it registers the function that computes them
@@ -22,15 +21,17 @@ _credit_columns_provider = None
 
 
 def register_credit_columns(provider):
-    """`provider(conversion, journey)` returns (columns, invalid models) for the journey page."""
+    """`provider(record)` returns (columns, invalid models) for a JourneyRecord."""
     global _credit_columns_provider
     _credit_columns_provider = provider
 
+
+# Labels of the page; the review flags' labels are the rules' (one set of names).
 FLAG_CONVERTING = "converting click"
-FLAG_ADDED = "added converting click"
-FLAG_OUTSIDE_WINDOW = "outside window"
-FLAG_BEYOND_CAP = "beyond cap"
-FLAG_VISITOR_UNKNOWN = "visitor unknown"
+FLAG_ADDED = FLAG_LABELS[FLAG_ADDED_CONVERTING_CLICK]
+FLAG_OUTSIDE_WINDOW = FLAG_LABELS[rules.FLAG_OUTSIDE_WINDOW]
+FLAG_BEYOND_CAP = FLAG_LABELS[rules.FLAG_BEYOND_CAP]
+FLAG_VISITOR_UNKNOWN = FLAG_LABELS[rules.FLAG_VISITOR_UNKNOWN]
 FLAG_CLICK_MISSING = "click row missing"
 FLAG_AFTER_CONVERSION = "after conversion"
 
@@ -88,27 +89,29 @@ class JourneyPage:
 
 
 def journey_page(conversion):
-    """Everything the journey page shows for one conversion (already tenancy-checked)."""
-    stored = get_journey(conversion.conv_id)
-    clicks = _clicks_by_id({click_id for click_id, _ in stored} | {conversion.click_id})
-    converting_click = clicks.get(conversion.click_id)
-    converting_touch = _touch(conversion.click_id, conversion.click_time, clicks)
-    journey = journey_from_stored(
-        conv_id=conversion.conv_id,
-        conv_time=conversion.conv_time,
-        converting_touch=converting_touch,
-        stored_touches=[_touch(click_id, click_time, clicks) for click_id, click_time in stored],
-    )
-    journey_flags = _journey_flags(conversion, stored, converting_click)
-    rows = _touch_rows(conversion, journey, stored, clicks, journey_flags)
-    columns, invalid = _credit_columns_provider(conversion, journey) if _credit_columns_provider else ([], [])
+    """Everything the journey page shows for one conversion (already tenancy-checked): the
+    journey as `journeys.source` reads it for crediting, the stored rows' review flags from the
+    one review query, the verification result and the credit columns."""
+    record = source.journey_of(conversion.conv_id)
+    rules = JourneyRules.from_settings()
+    review = store.review_flags(
+        conv_ids=[conversion.conv_id], lookback_seconds=rules.lookback_seconds,
+        max_touches=rules.max_touches, visitor_match=rules.match,
+    ).get(conversion.conv_id, set())
+    journey_flags = [FLAG_LABELS[flag] for flag in REVIEW_FLAGS if flag in review]
+    if record.converting_click_added:
+        journey_flags.insert(0, FLAG_ADDED)
+    if not record.converting_click_found:
+        journey_flags.append(FLAG_CLICK_MISSING)
+    rows = _touch_rows(conversion, record, journey_flags, rules)
+    columns, invalid = _credit_columns_provider(record) if _credit_columns_provider else ([], [])
     errors, warnings = problems_of(verify_journeys(conv_ids=[conversion.conv_id]), conversion.conv_id)
     for row_index, row in enumerate(rows):
         row.credits = [column.credits[row_index] if column.credits else None for column in columns]
     return JourneyPage(
         conversion=conversion,
         touches=rows,
-        stored_touch_count=len(stored),
+        stored_touch_count=record.stored_touch_count,
         journey_flags=journey_flags,
         credit_columns=columns,
         invalid_models=invalid,
@@ -126,65 +129,32 @@ def problems_of(report, conv_id):
     return (list(problems.errors), list(problems.warnings)) if problems else ([], [])
 
 
-def _clicks_by_id(click_ids):
-    """Click rows by id (duplicate rows, possible in 202_clicks, collapse to one)."""
-    clicks = {}
-    for click in Click.objects.filter(click_id__in=click_ids).select_related("landing_page", "ppc_account"):
-        clicks.setdefault(click.click_id, click)
-    return clicks
-
-
-def _touch(click_id, click_time, clicks):
-    click = clicks.get(click_id)
-    if click is None:
-        return Touch(click_id, click_time)
-    return Touch(click_id, click_time, click.landing_page_id or 0, click.ppc_account_id or 0)
-
-
-def _journey_flags(conversion, stored, converting_click):
-    flags = []
-    stored_ids = {click_id for click_id, _ in stored}
-    if stored and conversion.click_id not in stored_ids:
-        flags.append(FLAG_ADDED)
-    if len(stored_ids | {conversion.click_id}) > settings.ATTRIBUTION_MAX_TOUCHES:
-        flags.append(FLAG_BEYOND_CAP)
-    if (settings.ATTRIBUTION_JOURNEY_MATCH == "visitor"
-            and not ClickAdvance.objects.filter(click_id=conversion.click_id).exists()):
-        flags.append(FLAG_VISITOR_UNKNOWN)
-    if converting_click is None:
-        flags.append(FLAG_CLICK_MISSING)
-    return flags
-
-
-def _touch_rows(conversion, journey, stored, clicks, journey_flags):
-    window_start = conversion.conv_time - settings.ATTRIBUTION_LOOKBACK_SECONDS
-    stored_ids = {click_id for click_id, _ in stored}
+def _touch_rows(conversion, record, journey_flags, rules):
+    window_start = conversion.conv_time - rules.lookback_seconds
+    touches = record.journey.touches
+    landing_pages = LandingPage.objects.in_bulk({touch.landing_page_id for touch in touches} - {0})
+    sources = TrafficSourceAccount.objects.in_bulk({touch.ppc_account_id for touch in touches} - {0})
     rows = []
-    for position, touch in enumerate(journey.touches):
-        click = clicks.get(touch.click_id)
+    for position, touch in enumerate(touches):
+        found = touch.click_id not in record.missing_click_ids
         flags = []
         if touch.click_id == conversion.click_id:
             flags.append(FLAG_CONVERTING)
-            if stored and touch.click_id not in stored_ids:
-                flags.append(FLAG_ADDED)
-            if FLAG_BEYOND_CAP in journey_flags:
-                flags.append(FLAG_BEYOND_CAP)
-            if FLAG_VISITOR_UNKNOWN in journey_flags:
-                flags.append(FLAG_VISITOR_UNKNOWN)
+            flags.extend(flag for flag in journey_flags if flag in (FLAG_ADDED, FLAG_BEYOND_CAP, FLAG_VISITOR_UNKNOWN))
         if touch.click_time < window_start:
             flags.append(FLAG_OUTSIDE_WINDOW)
         if touch.click_time > conversion.conv_time:
             flags.append(FLAG_AFTER_CONVERSION)
-        if click is None:
+        if not found:
             flags.append(FLAG_CLICK_MISSING)
         rows.append(TouchRow(
             position=position,
             click_id=touch.click_id,
             click_time=touch.click_time,
             seconds_before_conversion=conversion.conv_time - touch.click_time,
-            landing_page=click.landing_page if click else None,
-            traffic_source=click.ppc_account if click else None,
-            click_found=click is not None,
+            landing_page=landing_pages.get(touch.landing_page_id),
+            traffic_source=sources.get(touch.ppc_account_id),
+            click_found=found,
             flags=flags,
         ))
     return rows

@@ -12,8 +12,24 @@ FLAG_ADDED_CONVERTING_CLICK = "added_converting_click"
 FLAG_BEYOND_CAP = "beyond_cap"
 FLAG_OUTSIDE_WINDOW = "outside_window"
 FLAG_VISITOR_UNKNOWN = "visitor_unknown"
-# Flags that put a journey on the "needs manual review" list (warnings, not errors).
-REVIEW_FLAGS = frozenset({FLAG_BEYOND_CAP, FLAG_OUTSIDE_WINDOW, FLAG_VISITOR_UNKNOWN})
+# Flags that put a journey on the "needs manual review" list (SPEC §4.3: warnings, not errors).
+# `journeys.store.review_flags` is the one query that finds them.
+REVIEW_FLAGS = (FLAG_OUTSIDE_WINDOW, FLAG_BEYOND_CAP, FLAG_VISITOR_UNKNOWN)
+FLAG_LABELS = {
+    FLAG_ADDED_CONVERTING_CLICK: "added converting click",
+    FLAG_BEYOND_CAP: "beyond cap",
+    FLAG_OUTSIDE_WINDOW: "outside window",
+    FLAG_VISITOR_UNKNOWN: "visitor unknown",
+}
+
+
+def review_message(flag, *, lookback_seconds, max_touches):
+    """What a review flag means, for verify's warnings and the pages."""
+    return {
+        FLAG_OUTSIDE_WINDOW: f"a touch is before the lookback window ({lookback_seconds} s before the conversion)",
+        FLAG_BEYOND_CAP: f"more stored touches than the cap, beyond the cap of {max_touches}",
+        FLAG_VISITOR_UNKNOWN: "visitor unknown: the converting click has no 202_clicks_advance row",
+    }[flag]
 
 SCOPE_CAMPAIGN = "campaign"
 SCOPE_ADVERTISER = "advertiser"
@@ -112,23 +128,16 @@ class MultiTouchPolicy:
         return True if row is None else bool(row.multi_touch_enabled)
 
 
-@dataclass
-class JourneyCheck:
-    """Problems of one stored journey (SPEC §4.3): errors fail verification, warnings do not."""
-
-    conv_id: int
-    errors: list[str]
-    warnings: list[str]
-
-
-def check_stored_journey(conversion, stored, fresh, *, lookback_seconds, max_touches):
-    """Compare a stored journey with the rules and with a fresh build.
+def check_stored_journey(conversion, stored, fresh):
+    """The errors of a stored journey (SPEC §4.3): positions, converting click, order, touches
+    after the conversion, and a fresh build that differs (stale). Review flags (warnings) come
+    from `journeys.store.review_flags`.
 
     `stored`: (click_id, click_time, position) rows in stored order (position, then row id);
     `fresh`: the BuiltJourney §4.1 gives now, or None when no comparison applies (multi-touch
     disabled, account deleted).
     """
-    errors, warnings = [], []
+    errors = []
     count = len(stored)
     positions = [row[2] for row in stored]
     if positions != list(range(count)):
@@ -151,12 +160,4 @@ def check_stored_journey(conversion, stored, fresh, *, lookback_seconds, max_tou
         )
     if fresh is not None and [(row[0], row[1]) for row in by_position] != fresh.pairs():
         errors.append(f"stale: stored journey has {count} touch(es), a fresh build has {len(fresh.touches)}")
-    start = window_start(conversion.conv_time, lookback_seconds)
-    early = [row for row in stored if row[1] < start]
-    if early:
-        warnings.append(f"click {early[0][0]} at {early[0][1]} is before the lookback window starting {start}")
-    if count > max_touches:
-        warnings.append(f"{count} touches, beyond the cap of {max_touches}")
-    if fresh is not None and FLAG_VISITOR_UNKNOWN in fresh.flags:
-        warnings.append("visitor unknown: the converting click has no 202_clicks_advance row")
-    return JourneyCheck(conversion.conv_id, errors, warnings)
+    return errors

@@ -21,8 +21,16 @@ from journeys import store
 from journeys.building import MATCH_VISITOR, build_journey
 from journeys.cache import evict_journeys_on_commit
 from journeys.models import CaptureWatermark
-from journeys.rules import MultiTouchPolicy, check_stored_journey
-from tracker import accounts, audit
+from journeys.rules import (
+    FLAG_BEYOND_CAP,
+    REVIEW_FLAGS,
+    MultiTouchPolicy,
+    check_stored_journey,
+    review_message,
+)
+from tracker import accounts, arguments, audit
+from tracker.arguments import InvalidArgument
+from tracker.queue import QueuedTask, queue_group
 from tracker.sql import chunks
 
 CAPTURE_WATERMARK_NAME = "conversion_journeys"
@@ -33,14 +41,6 @@ VERIFY_BATCH_SIZE = 500
 # Purge audit rows list the conversions when there are at most this many.
 AUDIT_CONV_ID_LIMIT = 100
 SETTING_SCOPE_TYPES = ("global", "advertiser", "campaign")
-
-
-class JourneyArgumentError(ValueError):
-    """A bad argument: names the argument, the value given and what is allowed."""
-
-    def __init__(self, argument, value, allowed):
-        self.argument, self.value, self.allowed = argument, value, allowed
-        super().__init__(f"{argument}: {value!r} is not valid; {allowed}.")
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ class BackfillResult:
     conversions: int = 0
     written: int = 0
     touch_rows: int = 0
+    capped: int = 0  # journeys beyond the touch cap (the converting click added to a full journey)
     skipped_disabled: int = 0
     skipped_deleted: int = 0
     failed: dict[int, str] = field(default_factory=dict)
@@ -99,7 +100,8 @@ class BackfillResult:
         return {
             "start": self.start, "end": self.end, "dry_run": self.dry_run,
             "conversions": self.conversions, "written": self.written, "touch_rows": self.touch_rows,
-            "skipped_disabled": self.skipped_disabled, "skipped_deleted": self.skipped_deleted,
+            "capped": self.capped, "skipped_disabled": self.skipped_disabled,
+            "skipped_deleted": self.skipped_deleted,
             "failed": {str(k): v for k, v in self.failed.items()}, "batches": self.batches,
             "elapsed_seconds": round(self.elapsed_seconds, 3), "warnings": self.warnings,
         }
@@ -113,13 +115,14 @@ class CaptureResult:
     conversions: int = 0
     written: int = 0
     touch_rows: int = 0
+    capped: int = 0
     skipped_disabled: int = 0
     skipped_deleted: int = 0
     failed: dict[int, str] = field(default_factory=dict)
 
     def as_dict(self):
         return {
-            "first_run": self.first_run, "watermark_before": self.watermark_before,
+            "first_run": self.first_run, "capped": self.capped, "watermark_before": self.watermark_before,
             "watermark_after": self.watermark_after, "conversions": self.conversions,
             "written": self.written, "touch_rows": self.touch_rows,
             "skipped_disabled": self.skipped_disabled, "skipped_deleted": self.skipped_deleted,
@@ -187,26 +190,35 @@ class _BatchBuild:
     failed: dict = field(default_factory=dict)
 
 
-def _build_batch(conversions, rules):
-    """Fresh journeys for the batch's eligible conversions (SPEC §4.1), without writing."""
-    outcome = _BatchBuild()
+def _classify(conversions):
+    """(eligible, skipped as deleted, skipped as multi-touch disabled) by SPEC §4.1: deleted
+    conversions and accounts are skipped, and the effective multi-touch flag decides."""
+    eligible, deleted, disabled = [], [], []
     live = []
     for conversion in conversions:
         if conversion.deleted or conversion.user_deleted is None or conversion.user_deleted:
-            outcome.skipped_deleted.append(conversion)
+            deleted.append(conversion)
         else:
             live.append(conversion)
-    policies = {
-        user_id: MultiTouchPolicy(rows)
-        for user_id, rows in store.setting_rows({c.user_id for c in live}).items()
-    }
-    eligible = []
+    policies = multi_touch_policies({c.user_id for c in live})
     for conversion in live:
-        policy = policies.get(conversion.user_id)
-        if policy is None or policy.enabled(conversion.campaign_id, conversion.advertiser_id):
+        if policies[conversion.user_id].enabled(conversion.campaign_id, conversion.advertiser_id):
             eligible.append(conversion)
         else:
-            outcome.skipped_disabled.append(conversion)
+            disabled.append(conversion)
+    return eligible, deleted, disabled
+
+
+def multi_touch_policies(account_ids):
+    """{account_id: MultiTouchPolicy}: THE way the settings rows that decide multi-touch are read."""
+    rows = store.setting_rows(account_ids)
+    return {account_id: MultiTouchPolicy(rows.get(account_id, [])) for account_id in account_ids}
+
+
+def _build_batch(conversions, rules):
+    """Fresh journeys for the batch's eligible conversions (SPEC §4.1), without writing."""
+    outcome = _BatchBuild()
+    eligible, outcome.skipped_deleted, outcome.skipped_disabled = _classify(conversions)
     if not eligible:
         return outcome
     visitors = None
@@ -278,6 +290,7 @@ def _tally(result, batch, outcome):
     result.conversions += len(batch)
     result.written += len(outcome.written)
     result.touch_rows += outcome.touch_rows
+    result.capped += sum(1 for journey in outcome.written if FLAG_BEYOND_CAP in journey.flags)
     result.skipped_disabled += len(outcome.build.skipped_disabled)
     result.skipped_deleted += len(outcome.build.skipped_deleted)
     result.failed.update(outcome.failed)
@@ -293,87 +306,23 @@ def _tally(result, batch, outcome):
 
 
 # ---------------------------------------------------------------------------------------------
-# Argument checks shared by commands and tasks.
+# Argument checks shared by commands, tasks, the admin and the API (tracker.arguments).
 
 
-def check_epoch(argument, value):
-    """An epoch argument as int: a whole number of seconds >= 0."""
-    try:
-        epoch = int(str(value).strip())
-    except (TypeError, ValueError):
-        raise JourneyArgumentError(argument, value, "expected a whole number of epoch seconds >= 0") from None
-    if epoch < 0:
-        raise JourneyArgumentError(argument, value, "expected a whole number of epoch seconds >= 0")
-    return epoch
-
-
-def check_ids(argument, values):
-    """Positive integer ids (from repeated --user, --conv-id, ...)."""
-    ids = []
-    for value in values:
-        try:
-            number = int(str(value).strip())
-        except (TypeError, ValueError):
-            raise JourneyArgumentError(argument, value, "expected a positive whole number") from None
-        if number < 1:
-            raise JourneyArgumentError(argument, value, "expected a positive whole number")
-        ids.append(number)
-    return ids
-
-
-def check_optional_window(start, end):
-    """(start, end) epochs where either may be None (no bound); start must not be after end."""
-    start = None if start is None else check_epoch("--start", start)
-    end = None if end is None else check_epoch("--end", end)
-    if start is not None and end is not None and start > end:
-        raise JourneyArgumentError("--start", start, f"must not be after --end ({end})")
-    return start, end
+def check_batch_size(batch_size):
+    return arguments.whole_number("--batch-size", batch_size, minimum=1, maximum=MAX_BATCH_SIZE)
 
 
 def check_existing_accounts(user_ids):
-    """Positive --user ids that all exist in 202_users (deleted ones included)."""
-    user_ids = check_ids("--user", user_ids)
-    unknown = sorted(set(user_ids) - set(accounts.deleted_flags(user_ids)))
-    if unknown:
-        raise JourneyArgumentError("--user", unknown[0], "no such user_id in 202_users")
-    return user_ids
+    """--user ids that all exist in 202_users (deleted ones included)."""
+    selection = accounts.select_accounts(user_ids)
+    return selection.usable + selection.deleted
 
 
 def resolve_window(start=None, end=None, lookback_seconds=None):
     """(start, end) as ints with SPEC defaults: end = now, start = end - lookback."""
-    end = int(time.time()) if end is None else check_epoch("--end", end)
     lookback = settings.ATTRIBUTION_LOOKBACK_SECONDS if lookback_seconds is None else lookback_seconds
-    start = max(0, end - lookback) if start is None else check_epoch("--start", start)
-    if start > end:
-        raise JourneyArgumentError("--start", start, f"must not be after --end ({end})")
-    return start, end
-
-
-def resolve_accounts(user_ids):
-    """Split requested accounts into (usable ids, warnings); unknown ids are bad arguments."""
-    if user_ids is None:
-        return None, []
-    user_ids = check_ids("--user", user_ids)
-    existing = accounts.deleted_flags(user_ids)
-    usable, warnings = [], []
-    for user_id in dict.fromkeys(user_ids):
-        if user_id not in existing:
-            raise JourneyArgumentError("--user", user_id, "no such user_id in 202_users")
-        if existing[user_id]:
-            warnings.append(f"User {user_id} is deleted (user_deleted=1): skipped.")
-        else:
-            usable.append(user_id)
-    return usable, warnings
-
-
-def check_batch_size(batch_size):
-    try:
-        size = int(str(batch_size).strip())
-    except (TypeError, ValueError):
-        raise JourneyArgumentError("--batch-size", batch_size, f"expected a whole number from 1 to {MAX_BATCH_SIZE}") from None
-    if not 1 <= size <= MAX_BATCH_SIZE:
-        raise JourneyArgumentError("--batch-size", batch_size, f"expected a whole number from 1 to {MAX_BATCH_SIZE}")
-    return size
+    return arguments.window(start, end, now=int(time.time()), default_seconds=lookback)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,18 +333,20 @@ def backfill_journeys(*, start=None, end=None, user_ids=None, batch_size=DEFAULT
                       dry_run=False, actor, progress=None, campaign_ids=None, source="backfill"):
     """Rebuild journeys of conversions with conv_time in [start, end] (SPEC §4.2).
 
-    Raises JourneyArgumentError before writing anything when an argument is bad. `progress`
+    Raises InvalidArgument before writing anything when an argument is bad. `progress`
     is called with the running BackfillResult after every batch.
     """
     rules = JourneyRules.from_settings()
     start, end = resolve_window(start, end, rules.lookback_seconds)
     batch_size = check_batch_size(batch_size)
-    accounts, warnings = resolve_accounts(user_ids)
-    result = BackfillResult(start=start, end=end, dry_run=dry_run, warnings=warnings,
+    selection = None if user_ids is None else accounts.select_accounts(user_ids)
+    account_ids = None if selection is None else selection.usable
+    result = BackfillResult(start=start, end=end, dry_run=dry_run,
+                            warnings=[] if selection is None else selection.warnings,
                             highest_conv_id=store.highest_conv_id())
     began = time.monotonic()
-    batches = () if accounts == [] else store.conversion_batches(
-        batch_size=batch_size, start=start, end=end, user_ids=accounts, campaign_ids=campaign_ids,
+    batches = () if account_ids == [] else store.conversion_batches(
+        batch_size=batch_size, start=start, end=end, user_ids=account_ids, campaign_ids=campaign_ids,
     )
     for batch in batches:
         with transaction.atomic():
@@ -423,7 +374,7 @@ def backfill_journeys(*, start=None, end=None, user_ids=None, batch_size=DEFAULT
 def hydrate_scope(*, account_id, scope_type, scope_id, actor):
     """Backfill the last lookback window of a scope whose multi-touch flag was just enabled."""
     if scope_type not in SETTING_SCOPE_TYPES:
-        raise JourneyArgumentError("scope_type", scope_type, f"expected one of {', '.join(SETTING_SCOPE_TYPES)}")
+        raise InvalidArgument("scope_type", scope_type, f"expected one of {', '.join(SETTING_SCOPE_TYPES)}")
     if scope_type == "global":
         campaign_ids = None
     elif scope_type == "campaign":
@@ -437,9 +388,68 @@ def hydrate_scope(*, account_id, scope_type, scope_id, actor):
     )
 
 
+BACKFILL_SLICE_TASK = "journeys.tasks.backfill_slice_task"
+DEFAULT_SLICE_HOURS = 24
+MAX_SLICE_HOURS = 24 * 366
+
+
+@dataclass(frozen=True)
+class BackfillSlice:
+    account_id: int
+    start: int
+    end: int  # inclusive
+    conversions: int
+
+
+def plan_backfill(*, start=None, end=None, user_ids=None, slice_hours=DEFAULT_SLICE_HOURS):
+    """Per-account time slices of a backfill window that hold conversions (so several workers
+    share the work); raises InvalidArgument. Returns (slices, warnings, (start, end))."""
+    start, end = resolve_window(start, end)
+    slice_hours = arguments.whole_number("--slice-hours", slice_hours, minimum=1, maximum=MAX_SLICE_HOURS)
+    if user_ids:
+        selection = accounts.select_accounts(user_ids)
+        account_ids, warnings = selection.usable, selection.warnings
+    else:
+        account_ids, warnings = accounts.live_account_ids(), []
+    slice_seconds = slice_hours * 3600
+    counts = store.conversion_counts_by_slice(
+        start=start, end=end, slice_seconds=slice_seconds, account_ids=account_ids,
+    )
+    slices = [
+        BackfillSlice(
+            account_id, start + index * slice_seconds,
+            min(end, start + (index + 1) * slice_seconds - 1), conversions,
+        )
+        for (account_id, index), conversions in sorted(counts.items())
+    ]
+    return slices, warnings, (start, end)
+
+
+def enqueue_backfill(*, start=None, end=None, user_ids=None, batch_size=DEFAULT_BATCH_SIZE,
+                     slice_hours=DEFAULT_SLICE_HOURS, actor):
+    """THE way a backfill is queued (admin, API, `--async`, scope hydration): one django-q2 task
+    per account and time slice, as one group, audited `backfill_queued`. Slices are idempotent
+    (a slice that runs twice writes the same rows). Returns (QueuedWork, slices, warnings)."""
+    batch_size = check_batch_size(batch_size)
+    slices, warnings, (start, end) = plan_backfill(start=start, end=end, user_ids=user_ids, slice_hours=slice_hours)
+    tasks = [
+        QueuedTask(
+            BACKFILL_SLICE_TASK, piece.account_id, f"backfill user {piece.account_id} {piece.start}..{piece.end}",
+            {"start": piece.start, "end": piece.end, "user_ids": [piece.account_id],
+             "batch_size": batch_size, "username": actor.username},
+        )
+        for piece in slices
+    ]
+    work = queue_group(
+        "backfill", tasks, actor=actor, audit_action="backfill_queued", start=start, end=end,
+        slice_hours=slice_hours, batch_size=batch_size,
+    )
+    return work, slices, warnings
+
+
 def rebuild_journeys(conv_ids, *, actor):
     """Rebuild the journeys of these conversions now, audited in the writing transaction."""
-    conv_ids = check_ids("conv_ids", conv_ids)
+    conv_ids = arguments.object_ids("conv_ids", conv_ids)
     rules = JourneyRules.from_settings()
     result = JourneyWriteResult()
     for chunk in chunks(sorted(set(conv_ids)), DEFAULT_BATCH_SIZE):
@@ -514,25 +524,36 @@ def capture_new_conversions(*, actor, batch_size=DEFAULT_BATCH_SIZE):
 # Verification.
 
 
-def verify_journeys(*, start=None, end=None, user_ids=None, conv_ids=None):
-    """Check stored journeys against SPEC §4.3; returns problems per conversion."""
+def verify_journeys(*, start=None, end=None, user_ids=None, conv_ids=None, progress=None):
+    """Check stored journeys against SPEC §4.3; returns problems per conversion.
+
+    Errors: broken positions, converting click, order or timing, stale journeys, orphans, and a
+    live conversion in an enabled scope with no stored journey ("missing journey"). Warnings:
+    the review flags of `store.review_flags`. `progress(report)` is called after every batch.
+    """
     rules = JourneyRules.from_settings()
-    start, end = check_optional_window(start, end)
-    accounts = None if user_ids is None else check_existing_accounts(user_ids)
-    wanted = None if conv_ids is None else set(check_ids("--conv-id", conv_ids))
-    report = VerifyReport()
-    seen = set()
-    for batch in store.conversion_batches(
-        batch_size=VERIFY_BATCH_SIZE, start=start, end=end, user_ids=accounts, conv_ids=wanted,
-    ):
-        if wanted is not None:
-            seen.update(c.conv_id for c in batch)
-        _verify_batch(batch, rules, report)
+    start, end = arguments.optional_window(start, end)
+    account_ids = None if user_ids is None else check_existing_accounts(user_ids)
+    wanted = None if conv_ids is None else set(arguments.object_ids("--conv-id", conv_ids))
+    missing = set()
     if wanted is not None:
-        missing = sorted(wanted - seen)
-        for conv_id in store.touchpoint_counts(missing):
-            report.add(conv_id, errors=["orphan: touchpoints of a missing conversion"])
-    elif accounts is None:
+        missing = wanted - _existing_conv_ids(wanted)
+        orphaned = set(store.touchpoint_counts(missing))
+        unknown = sorted(missing - orphaned)
+        if unknown:
+            raise InvalidArgument(
+                "--conv-id", unknown[0], "no such conv_id in 202_conversion_logs or 202_conversion_touchpoints"
+            )
+    report = VerifyReport()
+    for batch in store.conversion_batches(
+        batch_size=VERIFY_BATCH_SIZE, start=start, end=end, user_ids=account_ids, conv_ids=wanted,
+    ):
+        _verify_batch(batch, rules, report)
+        if progress is not None:
+            progress(report)
+    for conv_id in sorted(missing):
+        report.add(conv_id, errors=["orphan: touchpoints of a missing conversion"])
+    if wanted is None and account_ids is None:
         cursor = 0
         while cursor is not None:
             orphans, cursor = store.orphan_batch(after_conv_id=cursor, limit=VERIFY_BATCH_SIZE)
@@ -542,22 +563,43 @@ def verify_journeys(*, start=None, end=None, user_ids=None, conv_ids=None):
     return report
 
 
+def _existing_conv_ids(conv_ids):
+    found = set()
+    for chunk in chunks(sorted(conv_ids)):
+        found.update(c.conv_id for c in store.conversion_batch(after_conv_id=0, limit=len(chunk), conv_ids=chunk))
+    return found
+
+
 def _verify_batch(batch, rules, report):
     stored = store.stored_touches([c.conv_id for c in batch])
     report.checked += len(batch)
-    with_rows = [c for c in batch if c.conv_id in stored]
-    report.with_journey += len(with_rows)
-    fresh = {journey.conv_id: journey for journey in _build_batch(with_rows, rules).journeys}
-    for conversion in with_rows:
+    report.with_journey += sum(1 for c in batch if c.conv_id in stored)
+    eligible, _deleted, _disabled = _classify(batch)
+    eligible_ids = {c.conv_id for c in eligible}
+    build = _build_batch([c for c in batch if c.conv_id in stored], rules)
+    fresh = {journey.conv_id: journey for journey in build.journeys}
+    flags = store.review_flags(
+        conv_ids=[c.conv_id for c in batch], lookback_seconds=rules.lookback_seconds,
+        max_touches=rules.max_touches, visitor_match=rules.match,
+    )
+    for conversion in batch:
+        if conversion.conv_id not in stored:
+            if conversion.conv_id in eligible_ids:
+                report.add(conversion.conv_id, errors=[
+                    "missing journey: a live conversion in a multi-touch scope has no stored journey "
+                    "(capture or backfill never wrote it; run backfill_conversion_journeys)"
+                ])
+            continue
         if conversion.deleted:
             report.add(conversion.conv_id, errors=["orphan: touchpoints of a soft-deleted conversion"])
             continue
-        check = check_stored_journey(
-            conversion, stored[conversion.conv_id], fresh.get(conversion.conv_id),
-            lookback_seconds=rules.lookback_seconds, max_touches=rules.max_touches,
-        )
-        if check.errors or check.warnings:
-            report.add(conversion.conv_id, errors=check.errors, warnings=check.warnings)
+        errors = check_stored_journey(conversion, stored[conversion.conv_id], fresh.get(conversion.conv_id))
+        warnings = [
+            review_message(flag, lookback_seconds=rules.lookback_seconds, max_touches=rules.max_touches)
+            for flag in REVIEW_FLAGS if flag in flags.get(conversion.conv_id, ())
+        ]
+        if errors or warnings:
+            report.add(conversion.conv_id, errors=errors, warnings=warnings)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -566,25 +608,25 @@ def _verify_batch(batch, rules, report):
 
 def check_purge_selection(*, conv_ids=None, user_ids=None, start=None, end=None, campaign_id=None,
                           disabled_scopes=False, orphans=False):
-    """Validate a purge selection (raises JourneyArgumentError); returns it normalised."""
+    """Validate a purge selection (raises InvalidArgument); returns it normalised."""
     selections = [conv_ids is not None, disabled_scopes, orphans]
     if user_ids is not None and not (disabled_scopes or orphans):
         selections.append(True)
     if sum(selections) != 1:
-        raise JourneyArgumentError(
+        raise InvalidArgument(
             "selection", "none" if not any(selections) else "several",
             "give exactly one of --conv-id, --user, --disabled-scopes, --orphans",
         )
     if (start is not None or end is not None or campaign_id is not None) and (
         user_ids is None or disabled_scopes or orphans
     ):
-        raise JourneyArgumentError("--start/--end/--campaign", "given", "they only narrow a --user purge")
-    start, end = check_optional_window(start, end)
-    campaign_id = None if campaign_id is None else check_ids("--campaign", [campaign_id])[0]
+        raise InvalidArgument("--start/--end/--campaign", "given", "they only narrow a --user purge")
+    start, end = arguments.optional_window(start, end)
+    campaign_id = None if campaign_id is None else arguments.object_ids("--campaign", [campaign_id])[0]
     if user_ids is not None:
         user_ids = check_existing_accounts(user_ids)
     if conv_ids is not None:
-        conv_ids = check_ids("--conv-id", conv_ids)
+        conv_ids = arguments.object_ids("--conv-id", conv_ids)
     return {"conv_ids": conv_ids, "user_ids": user_ids, "start": start, "end": end,
             "campaign_id": campaign_id, "disabled_scopes": disabled_scopes, "orphans": orphans}
 
@@ -662,7 +704,7 @@ def _account_targets(user_ids, start, end, campaign_ids):
 def _disabled_scope_targets(user_ids):
     """Conversions whose effective multi-touch flag is disabled, account by account."""
     for account_id in store.accounts_with_disabled_settings(user_ids):
-        policy = MultiTouchPolicy(store.setting_rows([account_id]).get(account_id, []))
+        policy = multi_touch_policies([account_id])[account_id]
         for batch in store.conversion_batches(batch_size=PURGE_BATCH_SIZE, user_ids=[account_id]):
             yield [
                 (c.conv_id, c.user_id) for c in batch

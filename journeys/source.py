@@ -25,8 +25,13 @@ class JourneyRecord:
     conversion: store.ConversionRow
     journey: Journey
     stored_touch_count: int  # rows in 202_conversion_touchpoints (0: the one-touch fallback)
+    converting_click_added: bool  # stored rows exist but lack the converting click
     cpc: Decimal  # the converting click's click_cpc: the conversion's cost (0 when its row is missing)
-    converting_click_found: bool
+    missing_click_ids: frozenset  # touches whose 202_clicks row is missing (their facts are 0)
+
+    @property
+    def converting_click_found(self):
+        return self.conversion.click_id not in self.missing_click_ids
 
     @property
     def advertiser_id(self):
@@ -63,8 +68,11 @@ def read_journeys(conversions, *, use_cache=False, using="default"):
             conversion=conversion,
             journey=journey,
             stored_touch_count=len(pairs),
+            converting_click_added=bool(pairs) and all(click_id != conversion.click_id for click_id, _ in pairs),
             cpc=converting.cpc if converting else ZERO,
-            converting_click_found=converting is not None,
+            missing_click_ids=frozenset(
+                touch.click_id for touch in journey.touches if touch.click_id not in facts
+            ),
         ))
     return records
 

@@ -11,8 +11,8 @@ from typing import NamedTuple
 from django.conf import settings
 from django.db import connections, transaction
 
-from journeys.building import Candidate, CandidateCollector
-from journeys.rules import SettingRow
+from journeys.building import MATCH_VISITOR, Candidate, CandidateCollector
+from journeys.rules import FLAG_BEYOND_CAP, FLAG_OUTSIDE_WINDOW, FLAG_VISITOR_UNKNOWN, SettingRow
 from tracker.sql import IN_LIST_SIZE, chunks, placeholders, rows_for_ids
 
 CONVERSIONS = "202_conversion_logs"
@@ -28,6 +28,14 @@ SETTINGS = "202_attribution_settings"
 CANDIDATE_CHUNK_ROWS = 10_000
 # Rows per multi-row INSERT statement.
 ROWS_PER_INSERT = 2000
+
+
+FIVE_PLACES = Decimal("0.00001")
+
+
+def decimal5(value):
+    """A DECIMAL(·,5) column value as an exact Decimal (SQLite returns floats; None is 0)."""
+    return Decimal(value or 0).quantize(FIVE_PLACES)
 
 
 class ConversionRow(NamedTuple):
@@ -109,9 +117,51 @@ def conversion_batch(*, after_conv_id, limit, start=None, end=None, user_ids=Non
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [
-            ConversionRow(*row[:9], Decimal(row[9] if row[9] is not None else 0)) for row in cursor.fetchall()
-        ]
+        return [ConversionRow(*row[:9], decimal5(row[9])) for row in cursor.fetchall()]
+
+
+def conversion_time_batches(account_id, start, end_exclusive, *, batch_size=5000, using="default"):
+    """(conv_id, conv_time) of the account's live conversions in [start, end), keyset on
+    conv_id: cheap enough to index a whole 30-day window by hour first."""
+    connection = connections[using]
+    sql = (
+        f"SELECT conv_id, conv_time FROM {_q(connection, CONVERSIONS)}"
+        " WHERE user_id = %s AND deleted = 0 AND conv_time >= %s AND conv_time < %s"
+        " AND conv_id > %s ORDER BY conv_id LIMIT %s"
+    )
+    last_conv_id = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [account_id, start, end_exclusive, last_conv_id, batch_size])
+            rows = cursor.fetchall()
+        if not rows:
+            return
+        yield rows
+        if len(rows) < batch_size:
+            return
+        last_conv_id = rows[-1][0]
+
+
+def conversion_counts_by_slice(*, start, end, slice_seconds, account_ids=None, using="default"):
+    """{(user_id, slice index): conversions} of conversions with conv_time in [start, end], slice k
+    covering [start + k·slice_seconds, start + (k+1)·slice_seconds); one grouped query."""
+    connection = connections[using]
+    where, params = ["conv_time >= %s", "conv_time <= %s"], [start, end]
+    if account_ids is not None:
+        account_ids = sorted(set(account_ids))
+        if not account_ids:
+            return {}
+        where.append(f"user_id IN ({placeholders(len(account_ids))})")
+        params.extend(account_ids)
+    sql = (
+        f"SELECT user_id, (conv_time - %s) / %s AS slice_index, COUNT(*) FROM {_q(connection, CONVERSIONS)}"
+        f" WHERE {' AND '.join(where)} GROUP BY user_id, slice_index"
+    )
+    if connection.vendor == "mysql":  # integer division: MySQL's / is decimal
+        sql = sql.replace("(conv_time - %s) / %s", "(conv_time - %s) DIV %s")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [start, slice_seconds, *params])
+        return {(user_id, int(index)): count for user_id, index, count in cursor.fetchall()}
 
 
 def highest_conv_id(using="default"):
@@ -359,7 +409,7 @@ def click_facts(click_ids, using="default"):
         seen = found.get(row[0])
         found[row[0]] = row if seen is None else tuple(map(_smallest, seen, row))
     return {
-        click_id: ClickFacts(campaign_id or 0, landing_page_id or 0, ppc_account_id or 0, Decimal(cpc or 0))
+        click_id: ClickFacts(campaign_id or 0, landing_page_id or 0, ppc_account_id or 0, decimal5(cpc))
         for click_id, campaign_id, landing_page_id, ppc_account_id, cpc in found.values()
     }
 
@@ -369,6 +419,60 @@ def _smallest(a, b):
     if a is None:
         return b
     return a if b is None else min(a, b)
+
+
+def review_flags(*, lookback_seconds, max_touches, visitor_match, conv_ids=None, min_conv_id=None,
+                 account_ids=None, using="default"):
+    """THE "needs manual review" query (SPEC §4.3), for the admin (filter and rows), verify and
+    System Checks: {conv_id: {flag, ...}} of the selected conversions' journeys with a touch
+    before the lookback window (FLAG_OUTSIDE_WINDOW), more stored touches than the cap
+    (FLAG_BEYOND_CAP), or, in visitor mode, a live conversion whose converting click has no
+    202_clicks_advance row (FLAG_VISITOR_UNKNOWN).
+
+    Select by `conv_ids` or by `min_conv_id` (conversions above it: a bounded recent range),
+    optionally narrowed to `account_ids`.
+    """
+    connection = connections[using]
+    touchpoints, conversions = _q(connection, TOUCHPOINTS), _q(connection, CONVERSIONS)
+    where, params = [], []
+    if conv_ids is not None:
+        conv_ids = sorted(set(conv_ids))
+        if not conv_ids:
+            return {}
+        where.append(f"c.conv_id IN ({placeholders(len(conv_ids))})")
+        params.extend(conv_ids)
+    if min_conv_id is not None:
+        where.append("c.conv_id > %s")
+        params.append(min_conv_id)
+    if account_ids is not None:
+        account_ids = sorted(set(account_ids))
+        if not account_ids:
+            return {}
+        where.append(f"c.user_id IN ({placeholders(len(account_ids))})")
+        params.extend(account_ids)
+    selected = " AND ".join(where) or "1 = 1"
+    queries = [
+        (FLAG_OUTSIDE_WINDOW,
+         f"SELECT DISTINCT t.conv_id FROM {touchpoints} t JOIN {conversions} c ON c.conv_id = t.conv_id"
+         f" WHERE {selected} AND t.click_time < c.conv_time - %s", [*params, lookback_seconds]),
+        (FLAG_BEYOND_CAP,
+         f"SELECT t.conv_id FROM {touchpoints} t JOIN {conversions} c ON c.conv_id = t.conv_id"
+         f" WHERE {selected} GROUP BY t.conv_id HAVING COUNT(*) > %s", [*params, max_touches]),
+    ]
+    if visitor_match == MATCH_VISITOR:
+        queries.append((
+            FLAG_VISITOR_UNKNOWN,
+            f"SELECT c.conv_id FROM {conversions} c WHERE {selected} AND c.deleted = 0"
+            f" AND NOT EXISTS (SELECT 1 FROM {_q(connection, CLICKS_ADVANCE)} a WHERE a.click_id = c.click_id)",
+            params,
+        ))
+    flags = defaultdict(set)
+    with connection.cursor() as cursor:
+        for flag, sql, query_params in queries:
+            cursor.execute(sql, query_params)
+            for (conv_id,) in cursor.fetchall():
+                flags[conv_id].add(flag)
+    return dict(flags)
 
 
 class OrphanRow(NamedTuple):

@@ -61,8 +61,9 @@ def object_ids(field, values):
 def window(start, end, *, now, default_seconds, start_field="--start", end_field="--end"):
     """(start, end) epochs with defaults end = now and start = end − default_seconds (not
     below 0); start must not be after end."""
+    given_start = optional_epoch(start_field, start)
     end = now if end is None or end == "" else epoch(end_field, end)
-    start = max(0, end - default_seconds) if start is None or start == "" else epoch(start_field, start)
+    start = max(0, end - default_seconds) if given_start is None else given_start
     if start > end:
         raise InvalidArgument(start_field, start, f"must not be after {end_field} ({end})")
     return start, end

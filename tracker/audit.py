@@ -3,6 +3,7 @@
 `record` must be called inside the transaction that makes the change, so the change and its
 audit row commit or roll back together.
 """
+import getpass
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -24,8 +25,9 @@ class Actor:
         return cls(via, request.user.get_username() if request.user.is_authenticated else "anonymous")
 
     @classmethod
-    def cli(cls, username="cli"):
-        return cls("cli", username)
+    def cli(cls, username=None):
+        """A management command, named after the OS user who ran it (cron's user for cron)."""
+        return cls("cli", username or _os_user())
 
     @classmethod
     def task(cls, name):
@@ -33,6 +35,13 @@ class Actor:
 
     def as_dict(self):
         return asdict(self)
+
+
+def _os_user():
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER (some containers)
+        return "cli"
 
 
 def record(account_id, action, actor, model_id=None, **metadata):

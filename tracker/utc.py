@@ -17,6 +17,11 @@ def utc_datetime(epoch):
     return datetime.fromtimestamp(epoch, tz=timezone.utc)
 
 
+def iso(epoch):
+    """ISO 8601 in UTC with an explicit offset, e.g. 2026-11-24T10:00:00+00:00 (command output)."""
+    return utc_datetime(epoch).isoformat()
+
+
 def utc_text(epoch, pattern=SECONDS_PATTERN):
     """An epoch as UTC text, e.g. '2024-05-01 13:00:00 UTC'."""
     return utc_datetime(epoch).strftime(pattern)

@@ -445,9 +445,27 @@ SCHEMA = {
             ),
             "Touch": _TOUCH,
             "Conversion": _CONVERSION,
+            "JourneyCredits": _object(
+                {"model_id": {**_INTEGER_ID, "nullable": True}, "model_name": {"type": "string"},
+                 "model_type": {"type": "string"}, "is_default": {"type": "boolean"},
+                 "note": {"type": "string", "nullable": True},
+                 "credits": {"type": "array", "items": {"type": "number"},
+                             "description": "One credit per touch of `touches`, summing to 1."}},
+                required=("model_id", "model_name", "model_type", "credits"),
+            ),
             "Journey": _object(
-                {"conversion": _schema("Conversion"), "touches": {"type": "array", "items": _schema("Touch")}},
-                required=("conversion", "touches"),
+                {"conversion": _schema("Conversion"),
+                 "stored_touch_count": {"type": "integer", "minimum": 0,
+                                        "description": "Rows in 202_conversion_touchpoints (0: one-touch fallback)."},
+                 "converting_click_added": {"type": "boolean"},
+                 "touches": {"type": "array", "items": _schema("Touch"),
+                             "description": "The journey as credited: stored touches, the converting click "
+                                            "added when missing, sorted by time then click id."},
+                 "credits": {"type": "array", "items": _schema("JourneyCredits"),
+                             "description": "Each active model of the account, from the rebuild's crediting pass."},
+                 "invalid_models": {"type": "array", "items": _object(
+                     {"model_id": _INTEGER_ID, "reason": {"type": "string"}}, required=("model_id", "reason"))}},
+                required=("conversion", "touches", "credits"),
             ),
             "RebuildRequest": _object(
                 {"start": _EPOCH, "end": _EPOCH,
@@ -457,7 +475,10 @@ SCHEMA = {
                 required=("start", "end"),
             ),
             "RebuildQueued": _object(
-                {"task_id": {"type": "string"}, "start": _EPOCH, "end": _EPOCH,
+                {"task_id": {"type": "string", "description": "The task, or the group when several accounts."},
+                 "group_id": {"type": "string"},
+                 "task_ids": {"type": "array", "items": {"type": "string"}},
+                 "start": _EPOCH, "end": _EPOCH,
                  "user_ids": {"type": "array", "nullable": True, "items": _INTEGER_ID},
                  "model_ids": {"type": "array", "nullable": True, "items": _INTEGER_ID}},
                 required=("task_id",),
@@ -466,3 +487,91 @@ SCHEMA = {
     },
 }
 
+
+
+# --- journey analysis (SPEC §7.1): four reports over one set of parameters ----------------------
+
+_ANALYSIS_FILTER_ID = {**_INTEGER_ID, "minimum": 1}
+_ANALYSIS_PARAMETERS = [
+    _ref("parameters", "StartHour"),
+    _ref("parameters", "EndHour"),
+    _query("account", _ANALYSIS_FILTER_ID, "Only this Prosper202 account (user_id); another tenant's id is 403."),
+    _query("advertiser", _ANALYSIS_FILTER_ID, "Only this advertiser's campaigns (aff_network_id)."),
+    _query("campaign", _ANALYSIS_FILTER_ID, "Only this campaign (aff_campaign_id)."),
+    _query("channel", {"type": "string", "enum": ["account", "campaign", "landing_page"], "default": "account"},
+           "What a touch's channel is: its traffic-source account, campaign or landing page (0: unknown)."),
+    _query("collapse", {"type": "string", "enum": ["true", "false", "1", "0"]},
+           "Collapse repeats: consecutive touches on one channel are one step (paths group by steps, "
+           "path length counts steps)."),
+]
+_SHARE = {"type": "number", "minimum": 0, "maximum": 1, "description": "of the window's conversions"}
+_ANALYSIS_CHANNEL = {"channel_id": _INTEGER_ID,
+                     "channel_name": {"type": "string", "nullable": True,
+                                      "description": "`unknown` for channel 0; null when its row is gone"}}
+_ANALYSIS_META = {
+    "start_hour": _EPOCH, "end_hour": _EPOCH,
+    "account": {**_INTEGER_ID, "nullable": True}, "advertiser": {**_INTEGER_ID, "nullable": True},
+    "campaign": {**_INTEGER_ID, "nullable": True},
+    "channel": {"type": "string"}, "collapse": {"type": "boolean"},
+    "conversions": {"type": "integer", "minimum": 0, "description": "live conversions of the window"},
+    "revenue": _MONEY,
+}
+_ANALYSIS_PAGE_META = {
+    "limit": {"type": "integer"}, "offset": {"type": "integer"},
+    "next_offset": {"type": "integer", "nullable": True}, "total_paths": {"type": "integer", "minimum": 0},
+}
+_ANALYSIS_BUCKET = _object(
+    {"bucket": {"type": "string"}, "lowest": {"type": "integer"},
+     "highest": {"type": "integer", "nullable": True, "description": "null: no upper bound"},
+     "conversions": {"type": "integer", "minimum": 0}, "revenue": _MONEY, "share": _SHARE},
+    required=("bucket", "lowest", "highest", "conversions", "revenue", "share"),
+)
+_ANALYSIS_REPORTS = {
+    "paths": ("analysisPaths", "Top conversion paths, by conversions then path; paged (default 50).", _object(
+        {"path": {"type": "array", "items": _object(
+            {**_ANALYSIS_CHANNEL, "min_repeats": {"type": "integer", "minimum": 1},
+             "max_repeats": {"type": "integer", "minimum": 1}},
+            required=("channel_id", "channel_name", "min_repeats", "max_repeats"))},
+         "label": {"type": "string"}, "conversions": {"type": "integer", "minimum": 1}, "revenue": _MONEY,
+         "share": _SHARE, "mean_touches": {"type": "number"},
+         "median_hours": {"type": "number", "description": "from first touch to conversion"}},
+        required=("path", "label", "conversions", "revenue", "share", "mean_touches", "median_hours"),
+    )),
+    "path-length": ("analysisPathLength", "Conversions by touches (steps with collapse): 1…10, 11–25, 26.",
+                    _ANALYSIS_BUCKET),
+    "time-lag": ("analysisTimeLag", "Conversions by whole days from first touch: 0…4, 5–7, 8–14, 15–21, "
+                 "22–30, over 30.", _ANALYSIS_BUCKET),
+    "assists": ("analysisAssists", "Last-touch and assisted conversions per channel.", _object(
+        {**_ANALYSIS_CHANNEL,
+         "last_touch_conversions": {"type": "integer", "minimum": 0}, "last_touch_revenue": _MONEY,
+         "last_touch_share": _SHARE, "assisted_conversions": {"type": "integer", "minimum": 0},
+         "assisted_revenue": _MONEY, "assisted_share": _SHARE,
+         "assist_ratio": {"type": "number", "nullable": True,
+                          "description": "assisted ÷ last-touch; null when the channel closed none"}},
+        required=("channel_id", "channel_name", "last_touch_conversions", "last_touch_revenue",
+                  "assisted_conversions", "assisted_revenue", "assist_ratio"),
+    )),
+}
+
+
+def _analysis_operation(report, operation_id, summary, row):
+    meta = {**_ANALYSIS_META, **(_ANALYSIS_PAGE_META if report == "paths" else {})}
+    body = _object({"data": {"type": "array", "items": row}, "meta": _object(meta, required=tuple(meta))},
+                   required=("data", "meta"))
+    paging = [_query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}, "Paths per page."),
+              _ref("parameters", "Offset")]
+    parameters = [*_ANALYSIS_PARAMETERS, *(paging if report == "paths" else ())]
+    return {"get": {
+        "operationId": operation_id,
+        "summary": f"{summary} Live conversions of the window's whole UTC hours, from the journey "
+                   "summaries of the rebuild (permission: view_attribution_reports).",
+        "parameters": parameters,
+        "responses": _responses(200, {"description": "Success.", "content": {"application/json": {"schema": body}}},
+                                _BAD, _FORBIDDEN),
+    }}
+
+
+SCHEMA["paths"].update({
+    f"/analysis/{report}": _analysis_operation(report, *description)
+    for report, description in _ANALYSIS_REPORTS.items()
+})

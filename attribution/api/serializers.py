@@ -93,22 +93,23 @@ def serialize_export(export, download_url):
     }
 
 
-def serialize_journey(conversion, stored_touches, clicks_by_id):
-    """A conversion's facts and its ordered touches; `clicks_by_id` maps click_id to its click row."""
+def serialize_journey(conversion, record, credit_columns, invalid_models):
+    """A conversion's facts, its journey as credited (journeys.source: stored touches, the
+    converting click added when missing, sorted) and each active model's credits per touch."""
     touches = []
-    for position, (click_id, click_time) in enumerate(stored_touches):
-        click = clicks_by_id.get(click_id)
+    for position, touch in enumerate(record.journey.touches):
+        found = touch.click_id not in record.missing_click_ids
         touches.append(
             {
                 "position": position,
-                "click_id": click_id,
-                "click_time": click_time,
-                "click_time_iso": epoch_iso(click_time),
-                "seconds_before_conversion": conversion.conv_time - click_time,
-                "is_converting_click": click_id == conversion.click_id,
-                "click_found": click is not None,
-                "landing_page_id": click.landing_page_id if click else None,
-                "ppc_account_id": click.ppc_account_id if click else None,
+                "click_id": touch.click_id,
+                "click_time": touch.click_time,
+                "click_time_iso": epoch_iso(touch.click_time),
+                "seconds_before_conversion": conversion.conv_time - touch.click_time,
+                "is_converting_click": touch.click_id == conversion.click_id,
+                "click_found": found,
+                "landing_page_id": touch.landing_page_id if found else None,
+                "ppc_account_id": touch.ppc_account_id if found else None,
             }
         )
     return {
@@ -124,7 +125,21 @@ def serialize_journey(conversion, stored_touches, clicks_by_id):
             "revenue": str(conversion.click_payout),
             "deleted": bool(conversion.deleted),
         },
+        "stored_touch_count": record.stored_touch_count,
+        "converting_click_added": record.converting_click_added,
         "touches": touches,
+        "credits": [
+            {
+                "model_id": column.model_id,
+                "model_name": column.title,
+                "model_type": column.model_type,
+                "is_default": column.is_default,
+                "note": column.note or None,
+                "credits": [round(credit, 6) for credit in column.credits],
+            }
+            for column in credit_columns
+        ],
+        "invalid_models": [{"model_id": model.model_id, "reason": reason} for model, reason in invalid_models],
     }
 
 

@@ -9,9 +9,8 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django_q.tasks import async_task
 
-from attribution import reporting, services
+from attribution import journey_credits, reporting, services
 from attribution.api import openapi, serializers
 from attribution.api.auth import authenticate
 from attribution.api.errors import (
@@ -24,9 +23,10 @@ from attribution.api.errors import (
 from attribution.credit import InvalidModelConfig
 from attribution.exports import COMPLETED, files, jobs
 from attribution.models import MODEL_TYPES, SCOPE_TYPES, AttributionModel, Export
-from journeys.cache import get_journey
-from journeys.models import Click, Conversion
+from journeys import source
+from journeys.models import Conversion
 from tracker import tenancy
+from tracker.arguments import InvalidArgument
 from tracker.audit import Actor
 from tracker.models import Account
 
@@ -355,18 +355,13 @@ def compare(request):
 # --- journeys ---------------------------------------------------------------------------------
 
 def conversion_journey(request, conv_id):
-    conversion = Conversion.objects.filter(conv_id=conv_id).first() if conv_id <= serializers.MAX_ID else None
-    if conversion is None:
+    record = source.journey_of(conv_id) if conv_id <= serializers.MAX_ID else None
+    if record is None:
         raise not_found("Conversion", conv_id)
-    tenancy.require_account(request.user, conversion.user_id)
-    touches = get_journey(conversion.conv_id)
-    clicks_by_id = {
-        click.click_id: click
-        for click in Click.objects.filter(click_id__in=[click_id for click_id, _time in touches]).only(
-            "click_id", "landing_page_id", "ppc_account_id"
-        )
-    }
-    return data_response(serializers.serialize_journey(conversion, touches, clicks_by_id))
+    tenancy.require_account(request.user, record.conversion.user_id)
+    conversion = Conversion.objects.get(conv_id=conv_id)
+    columns, invalid = journey_credits.model_credits(record)
+    return data_response(serializers.serialize_journey(conversion, record, columns, invalid))
 
 
 # --- exports ----------------------------------------------------------------------------------
@@ -448,17 +443,25 @@ def _rebuild_models(request, body, account_ids):
     return model_ids or None
 
 
+# The rebuild engine names its arguments as the command does; the API's fields.
+_REBUILD_FIELD_NAMES = {"--start": "start", "--end": "end", "--user": "user_id", "--model": "model_ids"}
+
+
 def start_rebuild(request):
     body = serializers.rebuild_request_from_body(_json_body(request))
     account_ids = _rebuild_accounts(request, body)
     model_ids = _rebuild_models(request, body, account_ids)
-    task_id = async_task(
-        "attribution.tasks.rebuild_task", start=body["start"], end=body["end"], user_ids=account_ids,
-        model_ids=model_ids, username=request.user.get_username(),
-        task_name=f"API rebuild {body['start']}-{body['end']} by {request.user.get_username()}",
-    )
+    try:
+        work = services.enqueue_rebuilds(
+            start=body["start"], end=body["end"], user_ids=account_ids or (), model_ids=model_ids or (),
+            actor=_actor(request),
+        )
+    except InvalidArgument as error:
+        field = _REBUILD_FIELD_NAMES.get(error.field, error.field)
+        raise ApiError(422, f"Invalid rebuild request: {error}", {field: error.allowed})
     return data_response(
-        {"task_id": task_id, "start": body["start"], "end": body["end"], "user_ids": account_ids,
+        {"task_id": work.reference, "group_id": work.group_id, "task_ids": list(work.task_ids),
+         "start": body["start"], "end": body["end"], "user_ids": list(work.account_ids),
          "model_ids": model_ids},
         status=202,
     )

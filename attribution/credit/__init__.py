@@ -9,8 +9,10 @@ from .position_based import position_based
 from .rules import assisted, first_touch, last_touch, linear
 from .time_decay import time_decay
 from .validation import (
+    CONFIG_FIELDS,
     MODEL_TYPES,
     InvalidModelConfig,
+    config_fields_by_type,
     config_to_column,
     describe_config,
     validate_config,
@@ -37,8 +39,10 @@ def credits_for(model_type, config, journey, removal_effects=None):
 
 
 __all__ = [
+    "CONFIG_FIELDS",
     "MODEL_TYPES",
     "InvalidModelConfig",
+    "config_fields_by_type",
     "config_to_column",
     "credits_for",
     "describe_config",

@@ -146,7 +146,7 @@ def algorithmic(config, journey, removal_effects):
     count = len(touches)
     if effects.p_conversion <= 0.0:
         return (1.0 / count,) * count
-    channel_kind = config.get("channel", DEFAULT_CHANNEL_KIND)
+    channel_kind = config["channel"]
     channels = [channel_of(touch, channel_kind) for touch in touches]
     touches_per_channel = {}
     for channel in channels:

@@ -1,13 +1,14 @@
 """Weighting-config validation (SPEC §5.1): the one set of rules for forms, API, commands, checks.
 
 `validate_config` takes what a caller has — the column's JSON text (or NULL), a form's text, an
-API's parsed object — and returns the normalised config or raises `InvalidModelConfig` naming
-the field, what is allowed and what was given. It never raises anything else, so a Prosper202
+API's parsed object — and returns the normalised config with defaults filled (so no caller fills
+them again) or raises `InvalidModelConfig` naming the field, what is allowed and what was given. It never raises anything else, so a Prosper202
 row that breaks the rules (a `'{}'` on time_decay) is reported, not crashed on.
 """
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from .markov import CHANNEL_KINDS, DEFAULT_CHANNEL_KIND
 
@@ -28,9 +29,44 @@ ALLOWED_KEYS = {
 }
 MIN_HALF_LIFE_HOURS = 1
 MAX_HALF_LIFE_HOURS = 8760
+CHANNEL_CHOICES = (("account", "Traffic-source account"), ("landing_page", "Landing page"))
 # Weights like 0.7 + 0.3 may sum to a hair over 1 in binary floating point.
 WEIGHT_SUM_TOLERANCE = 1e-9
 CONFIG_FIELD = "weighting_config"
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    """One weighting-config input of a model type: what forms show and the page's script
+    toggles (the `method` of algorithmic is fixed, so it has no input)."""
+
+    key: str
+    model_type: str
+    label: str
+    help_text: str
+    choices: tuple = ()
+    input_mode: str = "decimal"
+
+
+CONFIG_FIELDS = (
+    ConfigField("half_life_hours", "time_decay", "Half-life (hours)",
+                f"time_decay: a whole number of hours, {MIN_HALF_LIFE_HOURS} to {MAX_HALF_LIFE_HOURS}.",
+                input_mode="numeric"),
+    ConfigField("first_touch_weight", "position_based", "First touch weight",
+                "position_based: share of the first touch, 0 to 1."),
+    ConfigField("last_touch_weight", "position_based", "Last touch weight",
+                "position_based: share of the last touch, 0 to 1; first + last ≤ 1."),
+    ConfigField("channel", "algorithmic", "Channel",
+                "algorithmic (Markov removal effect): what a channel is.", choices=CHANNEL_CHOICES),
+)
+
+
+def config_fields_by_type():
+    """{model_type: [input keys]} of the types that take a config."""
+    by_type = {}
+    for field in CONFIG_FIELDS:
+        by_type.setdefault(field.model_type, []).append(field.key)
+    return by_type
 
 
 class InvalidModelConfig(ValueError):
@@ -71,11 +107,16 @@ def validate_config(model_type, raw):
     return _VALIDATORS[model_type](config)
 
 
-def config_to_column(config):
-    """The `weighting_config` column value of a normalised config: compact JSON, NULL when empty."""
-    if not config:
+def config_to_column(model_type, raw):
+    """The `weighting_config` column value of a config: validated and normalised, as compact
+    JSON of the keys given (defaults stay implicit, so a row reads back as it was written);
+    NULL when empty. Raises InvalidModelConfig like `validate_config`."""
+    config = validate_config(model_type, raw)
+    given = _parse(raw)
+    stored = {key: value for key, value in config.items() if key in given}
+    if not stored:
         return None
-    return json.dumps(config, separators=(",", ":"))
+    return json.dumps(stored, separators=(",", ":"))
 
 
 def describe_config(model_type, config):
@@ -95,8 +136,7 @@ def describe_config(model_type, config):
         middle = max(0.0, 1 - first - last)
         return f"first {_percent(first)} / middle {_percent(middle)} / last {_percent(last)}"
     if model_type == "algorithmic":
-        channel = config.get("channel", DEFAULT_CHANNEL_KIND)
-        by = "landing page" if channel == "landing_page" else "traffic-source account"
+        by = "landing page" if config["channel"] == "landing_page" else "traffic-source account"
         return f"Markov by {by}"
     return _FIXED_DESCRIPTIONS[model_type]
 
@@ -190,16 +230,13 @@ def _algorithmic(config):
         raise InvalidModelConfig(
             "method", f'method must be "markov" (the only algorithmic method); got {_shown(method)}'
         )
-    normalised = {"method": "markov"}
-    if "channel" in config:
-        channel = config["channel"]
-        if not isinstance(channel, str) or channel not in CHANNEL_KINDS:
-            raise InvalidModelConfig(
-                "channel",
-                f'channel must be "account" (the default) or "landing_page"; got {_shown(channel)}',
-            )
-        normalised["channel"] = channel
-    return normalised
+    channel = config.get("channel", DEFAULT_CHANNEL_KIND)
+    if not isinstance(channel, str) or channel not in CHANNEL_KINDS:
+        raise InvalidModelConfig(
+            "channel",
+            f'channel must be "account" (the default) or "landing_page"; got {_shown(channel)}',
+        )
+    return {"method": "markov", "channel": channel}
 
 
 _VALIDATORS = {

@@ -63,8 +63,9 @@ def test_on_the_fly_global_linear_matches_hand_computation(journeys):
     assert row.source == "journeys"
     assert (row.kpis.revenue, row.kpis.cost) == (Decimal("140.0000"), Decimal("1.9000"))
     assert (row.kpis.conversions, row.kpis.clicks) == (3, 5)
-    # first: 1/3 + 1 + 1, middle 1/3, last 1/3, out of 3 conversions' credit.
-    assert row.position_share == {"first": 0.777778, "middle": 0.111111, "last": 0.111111}
+    # Credits as stored (DECIMAL(10,5), SPEC §7): first 0.33333 + 1 + 1, middle 0.33333, last
+    # 0.33333, of 2.99999 in all: 2.33333 / 2.99999 = 0.7777793, 0.33333 / 2.99999 = 0.1111104.
+    assert row.position_share == {"first": 0.777779, "middle": 0.11111, "last": 0.11111}
 
 
 def test_on_the_fly_campaign_scope_for_three_model_types(journeys):
@@ -77,7 +78,8 @@ def test_on_the_fly_campaign_scope_for_three_model_types(journeys):
         assert (row.kpis.revenue, row.kpis.cost, row.kpis.conversions) == (
             Decimal("40.0000"), Decimal("1.4000"), 2)
     assert rows["linear"].kpis.clicks == 4
-    assert rows["linear"].position_share == {"first": 0.666667, "middle": 0.166667, "last": 0.166667}
+    # 1.33333 / 1.99999 = 0.6666683 and 0.33333 / 1.99999 = 0.1666658 (rounded credits, SPEC §7).
+    assert rows["linear"].position_share == {"first": 0.666668, "middle": 0.166666, "last": 0.166666}
     assert rows["last_touch"].kpis.clicks == 2
     assert rows["last_touch"].position_share == {"first": 0.5, "middle": 0.0, "last": 0.5}
     assert rows["first_touch"].position_share == {"first": 1.0, "middle": 0.0, "last": 0.0}

@@ -8,7 +8,7 @@ from attribution.credit import credits_for
 from attribution.credit.markov import RemovalEffects, fit_removal_effects
 from journeys.rules import Journey, Touch
 
-MARKOV = {"method": "markov"}
+MARKOV = {"method": "markov", "channel": "account"}  # as validate_config returns it
 
 
 def journey_through(*accounts):

@@ -1,8 +1,11 @@
 """attribution.rebuild in-process: hand-computed rows per model, windows, reruns, markers (SPEC §6)."""
+import getpass
 import io
 import json
 import threading
+from datetime import datetime
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
@@ -10,7 +13,7 @@ from django.db import connection
 
 from attribution import store
 from attribution.models import CronjobLog, Snapshot, TouchCredit
-from attribution.rebuild import RebuildWindow, plan_chunks, rebuild_window, run_rebuild
+from attribution.rebuild import RebuildWindow, plan_chunks, rebuild_window
 from journeys.models import Conversion
 from tests.attribution.rebuild_fixtures import (
     HOUR,
@@ -23,7 +26,6 @@ from tests.attribution.rebuild_fixtures import (
     snapshot_table,
     store_journey,
 )
-from tracker.audit import Actor
 from tracker.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
@@ -31,10 +33,23 @@ pytestmark = pytest.mark.django_db
 WINDOW = {"start": H + 1200, "end": H + HOUR + 300}  # starts at minute 20 of hour H
 
 
-def rebuild(**arguments):
+OPTIONS = {"start": "--start", "end": "--end", "user_ids": "--user", "model_ids": "--model",
+           "lock_timeout": "--lock-timeout"}
+
+
+def rebuild(force=False, **arguments):
+    """The command as cron runs it: (result with exit_code, stdout, stderr)."""
+    argv = ["--force"] if force else []
+    for name, value in arguments.items():
+        for item in value if isinstance(value, list) else [value]:
+            argv.append(f"{OPTIONS[name]}={item}")
     out, err = io.StringIO(), io.StringIO()
-    outcome = run_rebuild(actor=Actor.cli("pytest"), out=out, err=err, **arguments)
-    return outcome, out.getvalue(), err.getvalue()
+    try:
+        call_command("attribution_rebuild", *argv, stdout=out, stderr=err)
+        code = 0
+    except SystemExit as exit_info:
+        code = exit_info.code
+    return SimpleNamespace(exit_code=code), out.getvalue(), err.getvalue()
 
 
 @pytest.fixture
@@ -237,14 +252,14 @@ def test_one_audit_row_per_user_and_model_with_the_run_metadata(scenario):
         "conversions": 3, "revenue": 47.0, "cost": 3.0,
     }
     assert metadata["batches"] >= 2 and metadata["duration_ms"] >= 0
-    assert metadata["actor"] == {"type": "cli", "username": "pytest"}
+    assert metadata["actor"] == {"type": "cli", "username": getpass.getuser()}  # the OS user
 
 
 def test_model_option_includes_inactive_models_and_leaves_others_alone(scenario):
     active = make_model(scenario.account, "last_touch")
     inactive = make_model(scenario.account, "linear", active=False)
     outcome, _, _ = rebuild(**WINDOW, model_ids=[inactive.model_id])
-    assert outcome.exit_code == 0 and outcome.users_done == (scenario.account.user_id,)
+    assert outcome.exit_code == 0
     assert Snapshot.objects.filter(model_id=inactive.model_id).exists()
     assert not Snapshot.objects.filter(model_id=active.model_id).exists()
 
@@ -259,12 +274,16 @@ def test_deleted_user_is_skipped_with_a_warning(tracker, scenario):
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["--start", "abc"], "--start: 'abc' is not a whole number"),
-    (["--start=-5"], "--start: -5 is not allowed"),
-    (["--start", str(H + 10), "--end", str(H)], f"--start: {H + 10} is after --end {H}"),
-    (["--user", "424242"], "--user: 424242 is not a Prosper202 user"),
-    (["--model", "424242"], "--model: 424242 is not an attribution model id"),
-    (["--lock-timeout", "-1"], "--lock-timeout: -1 is not allowed"),
+    (["--start", "abc"], "--start: 'abc' is not valid; expected a whole number of epoch seconds"),
+    (["--start=-5"], "--start: '-5' is not valid"),
+    (["--start", str(H + 10), "--end", str(H)], f"--start: {H + 10} is not valid; must not be after --end ({H})"),
+    (["--start", "4294967296"], "--start: '4294967296' is not valid; expected a whole number of epoch seconds from 0 to 4294967295"),
+    (["--start", "1000000000000", "--end", "1000000000001"], "--start: '1000000000000' is not valid"),
+    (["--start", "99999999999999999999"], "--start: '99999999999999999999' is not valid"),
+    (["--user", "424242"], "--user: 424242 is not valid; no such user_id in 202_users"),
+    (["--user", "9223372036854775808"], "--user: '9223372036854775808' is not valid"),
+    (["--model", "424242"], "--model: 424242 is not valid; no attribution model has this id"),
+    (["--lock-timeout", "-1"], "--lock-timeout: '-1' is not valid"),
 ])
 def test_bad_arguments_exit_2_and_write_nothing(scenario, arguments, message):
     make_model(scenario.account, "last_touch")
@@ -283,12 +302,12 @@ def test_bad_argument_messages_name_the_argument(scenario, tracker):
     outcome, _, err = rebuild(user_ids=[scenario.account.user_id], model_ids=[foreign.model_id])
     assert outcome.exit_code == 2
     assert err.strip() == (
-        f"--model: {foreign.model_id} belongs to user {other.user_id}, "
-        f"outside --user {scenario.account.user_id}"
+        f"--model: {foreign.model_id} is not valid; it belongs to user {other.user_id}, "
+        f"outside --user {scenario.account.user_id}."
     )
     for arguments, message in [
-        ({"start": -5}, "--start: -5 is not allowed"),
-        ({"user_ids": [424242]}, "--user: 424242 is not a Prosper202 user"),
+        ({"start": -5}, "--start: '-5' is not valid"),
+        ({"user_ids": [424242]}, "--user: 424242 is not valid; no such user_id in 202_users"),
     ]:
         outcome, _, err = rebuild(**arguments)
         assert outcome.exit_code == 2 and err.startswith(message)
@@ -297,9 +316,10 @@ def test_bad_argument_messages_name_the_argument(scenario, tracker):
 
 def test_scheduled_run_records_its_hour_once_and_skips_a_repeat(scenario):
     make_model(scenario.account, "last_touch")
-    first, _, _ = rebuild()
-    end_hour = first.window_end + 1 - HOUR
+    first, out, _ = rebuild()
     assert first.exit_code == 0
+    end_iso = out.strip().splitlines()[-1].rsplit(" to ", 1)[1].rstrip(".")  # H1 + 3599, UTC
+    end_hour = int(datetime.fromisoformat(end_iso).timestamp()) + 1 - HOUR
     assert list(store_cronjobs()) == [("attr", end_hour)]
     log_time = CronjobLog.objects.get(pk=2).last_execution_time
     audit_rows = AuditEntry.objects.count()
@@ -355,8 +375,8 @@ def test_busy_lock_skips_the_user_with_exit_3_and_writes_nothing(scenario):
     finally:
         release.set()
         holder.join()
-    assert outcome.exit_code == 3 and outcome.users_skipped == (scenario.account.user_id,)
-    assert "another rebuild holds its lock" in err
+    assert outcome.exit_code == 3
+    assert f"User {scenario.account.user_id}: skipped, another rebuild holds its lock" in err
     assert not Snapshot.objects.exists()
     assert not CronjobLog.objects.exists()
     after, _, _ = rebuild(**WINDOW)

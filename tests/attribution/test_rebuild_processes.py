@@ -243,7 +243,7 @@ def test_async_enqueues_a_group_that_a_real_worker_runs(tracker, external):
     external.publish()
     code, out, err = external.run("attribution_rebuild", *WINDOW_ARGS, "--user", str(account.user_id), "--async")
     assert code == 0, err
-    assert out.startswith("Enqueued 1 rebuild task(s) in group attribution-rebuild-")
+    assert out.startswith("Enqueued 1 rebuild task(s) in group rebuild-")
     group = out.split()[-1]
     worker = external.manage("qcluster", start_new_session=True)
     try:
@@ -261,5 +261,7 @@ def test_async_enqueues_a_group_that_a_real_worker_runs(tracker, external):
             os.killpg(worker.pid, signal.SIGKILL)
             worker.communicate()
     assert external.scalar("SELECT success FROM `django_q_task` WHERE `group` = ?", [group]) in (1, True)
-    assert external.scalar("SELECT COUNT(*) FROM `202_attribution_audit`") == len(MODEL_CONFIGS)
+    audit = "SELECT COUNT(*) FROM `202_attribution_audit` WHERE action = ?"
+    assert external.scalar(audit, ["snapshot_rebuild"]) == len(MODEL_CONFIGS)
+    assert external.scalar(audit, ["rebuild_queued"]) == 1
     assert external.rows() == uninterrupted_rows(external, account)

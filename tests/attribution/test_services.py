@@ -8,6 +8,7 @@ from django_q.signing import SignedPackage
 
 from attribution import services
 from attribution.models import AttributionModel, AttributionSetting
+from tracker.arguments import InvalidArgument
 from tracker.audit import Actor
 from tracker.models import AuditEntry
 
@@ -451,86 +452,33 @@ def test_unchanged_setting_writes_nothing(account, default_model, django_capture
 
 # --- rebuild enqueue ------------------------------------------------------------------------------
 
-def test_enqueue_rebuild_queues_the_task_for_one_account(account, default_model):
-    task_id = services.enqueue_rebuild(
-        account_id=account.user_id, start=1_700_000_000, end=1_700_086_400,
+def test_enqueue_rebuilds_queues_one_task_per_account_and_audits_it(account, default_model):
+    work = services.enqueue_rebuilds(
+        start=1_700_000_000, end=1_700_086_400, user_ids=[account.user_id],
         model_ids=[default_model.pk], actor=ADMIN,
     )
     [package] = [SignedPackage.loads(row.payload) for row in OrmQ.objects.all()]
-    assert package["id"] == task_id
+    assert (package["id"], package["group"]) == (work.reference, work.group_id)
     assert package["func"] == "attribution.tasks.rebuild_task"
     assert package["kwargs"] == {
-        "start": 1_700_000_000, "end": 1_700_086_400, "user_ids": [account.user_id],
+        "start": 1_699_999_200, "end": 1_700_085_600, "user_ids": [account.user_id],
         "model_ids": [default_model.pk], "username": "ops",
     }
+    [audit_row] = _audit("rebuild_queued", account)
+    assert audit_row["task_ids"] == [work.reference]
+    assert audit_row["actor"] == {"type": "admin", "username": "ops"}
 
 
-def test_enqueue_rebuild_refuses_bad_windows_and_foreign_models(account, default_model, tracker):
+def test_enqueue_rebuilds_refuses_bad_windows_and_foreign_models(account, default_model, tracker):
     foreign = _create(tracker.account("stranger"), "Theirs")
-    with pytest.raises(services.ModelChangeError) as raised:
-        services.enqueue_rebuild(account_id=account.user_id, start=10, end=5, actor=ADMIN)
-    assert "start" in raised.value.fields
-    with pytest.raises(services.ModelChangeError) as raised:
-        services.enqueue_rebuild(account_id=account.user_id, start=-1, end=5, actor=ADMIN)
-    assert "start" in raised.value.fields
-    with pytest.raises(services.ModelChangeError) as raised:
-        services.enqueue_rebuild(account_id=account.user_id, start=1, end=5, model_ids=[foreign.pk], actor=ADMIN)
-    assert "model_id" in raised.value.fields
+    for arguments, field in (
+        ({"start": 10, "end": 5}, "--start"),
+        ({"start": -1, "end": 5}, "--start"),
+        ({"start": 1, "end": 2**32}, "--end"),
+        ({"start": 1, "end": 5, "model_ids": [foreign.pk]}, "--model"),
+    ):
+        with pytest.raises(InvalidArgument) as raised:
+            services.enqueue_rebuilds(user_ids=[account.user_id], actor=ADMIN, **arguments)
+        assert raised.value.field == field
     assert not OrmQ.objects.exists()
-
-
-def test_same_config_in_another_spelling_is_not_a_change(account):
-    now = 1_700_000_000
-    model = AttributionModel.objects.create(
-        user_id=account.user_id, model_name="Markov", model_slug="markov", model_type="algorithmic",
-        weighting_config='{ "method": "markov" }', created_at=now, updated_at=now,
-    )
-    services.update_model(
-        model,
-        changes={"model_name": "Markov 2", "model_type": "algorithmic",
-                 "weighting_config": {"method": "markov", "channel": "account"}},
-        actor=ADMIN,
-    )
-    [entry] = _audit("model_update", account)
-    assert list(entry["changes"]) == ["model_name"]
-    assert AttributionModel.objects.get(pk=model.pk).weighting_config == '{ "method": "markov" }'
-
-
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_saves_keep_one_global_row_and_one_default(tracker):
-    """Two connections racing: the account lock serialises them (MySQL/MariaDB only)."""
-    import threading
-
-    from django.db import connection, connections
-
-    if connection.vendor != "mysql":
-        pytest.skip("row locks are what is tested; SQLite serialises whole-database writes")
-    account = tracker.account("race")
-    first = services.create_model(account_id=account.user_id, model_name="A", model_type="linear", actor=ADMIN)
-    second = services.create_model(account_id=account.user_id, model_name="B", model_type="linear", actor=ADMIN)
-    barrier = threading.Barrier(2)
-    errors = []
-
-    def race(model):
-        try:
-            barrier.wait()
-            services.make_default(model, actor=ADMIN)
-            services.save_scope_setting(
-                account_id=account.user_id, scope_type="global", scope_id=None, model_id=model.pk,
-                multi_touch_enabled=True, actor=ADMIN,
-            )
-        except Exception as error:  # reported below; a thread must not die silently
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=race, args=(model,)) for model in (first, second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
-    assert AttributionModel.objects.filter(user_id=account.user_id, is_default=True).count() == 1
-    assert AttributionSetting.objects.filter(user_id=account.user_id, scope_type="global").count() == 1
+    assert _audit("rebuild_queued", account) == []

@@ -1,4 +1,4 @@
-"""attribution.store: keyset readers, the snapshot writer, locks and cron markers."""
+"""attribution.store: the Markov fit's non-converting clicks, the snapshot writer, locks and cron markers."""
 import threading
 
 import pytest
@@ -9,37 +9,6 @@ from attribution.models import CronjobLog, Snapshot, TouchCredit
 from tests.attribution.rebuild_fixtures import HOUR, H, build_scenario, make_model
 
 pytestmark = pytest.mark.django_db
-
-
-def test_conversion_batches_walk_by_conv_id_within_bounds(tracker):
-    scenario = build_scenario(tracker)
-    user_id = scenario.account.user_id
-    batches = list(store.conversion_batches(user_id, H, H + 2 * HOUR, batch_size=2))
-    assert [[row.conv_id for row in batch] for batch in batches] == [
-        [scenario.conversions[1].conv_id, scenario.conversions[2].conv_id],
-        [scenario.conversions[3].conv_id],
-    ]
-    assert batches[0][0].revenue == 30.0 and batches[0][0].conv_time == H + 600
-    bounded = store.conversion_batches(
-        user_id, H, H + 2 * HOUR, min_conv_id=scenario.conversions[2].conv_id,
-        max_conv_id=scenario.conversions[2].conv_id,
-    )
-    assert [row.conv_id for batch in bounded for row in batch] == [scenario.conversions[2].conv_id]
-    times = [row for batch in store.conversion_time_batches(user_id, H, H + HOUR) for row in batch]
-    assert times == [(scenario.conversions[1].conv_id, H + 600), (scenario.conversions[2].conv_id, H + 2400)]
-
-
-def test_click_facts_collapse_duplicate_rows_and_skip_missing_clicks(tracker):
-    scenario = build_scenario(tracker)
-    a = scenario.clicks["a"]
-    tracker.click(scenario.account, scenario.campaign, a.click_time, click_id=a.click_id,
-                  landing_page_id=a.landing_page_id, ppc_account_id=a.ppc_account_id, cpc="0.50000")
-    facts = store.click_facts([a.click_id, 987_654_321])
-    assert facts == {a.click_id: store.ClickFacts(a.landing_page_id, a.ppc_account_id, 0.5)}
-    journeys = store.stored_journeys([scenario.conversions[1].conv_id, scenario.conversions[2].conv_id])
-    assert journeys == {scenario.conversions[1].conv_id: [
-        (c.click_id, c.click_time) for c in (scenario.clicks["a"], scenario.clicks["b"], scenario.clicks["c"])
-    ]}
 
 
 def test_non_converting_channels_exclude_every_journey_click(tracker):

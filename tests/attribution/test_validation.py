@@ -32,7 +32,7 @@ def test_model_types_are_the_seven_of_the_spec():
 @pytest.mark.parametrize("raw", [None, "", "  ", "{}", " { } ", {}])
 def test_empty_config_is_accepted_and_stored_as_null(model_type, raw):
     assert validate_config(model_type, raw) == {}
-    assert config_to_column(validate_config(model_type, raw)) is None
+    assert config_to_column(model_type, raw) is None
 
 
 @pytest.mark.parametrize("model_type", EMPTY_TYPES)
@@ -199,7 +199,7 @@ def test_position_based_rejects_unknown_keys():
 @pytest.mark.parametrize(
     "raw, expected",
     [
-        ('{"method": "markov"}', {"method": "markov"}),
+        ('{"method": "markov"}', {"method": "markov", "channel": "account"}),
         ({"method": "markov", "channel": "account"}, {"method": "markov", "channel": "account"}),
         ({"channel": "landing_page", "method": "markov"},
          {"method": "markov", "channel": "landing_page"}),
@@ -248,10 +248,15 @@ def test_config_to_column_writes_compact_json_that_validates_back():
         ("position_based", {"first_touch_weight": 0.3, "last_touch_weight": 0.5}),
         ("algorithmic", {"method": "markov", "channel": "landing_page"}),
     ]:
-        column = config_to_column(validate_config(model_type, raw))
+        column = config_to_column(model_type, raw)
         assert column == json.dumps(raw, separators=(",", ":"))
         assert validate_config(model_type, column) == raw
-    assert config_to_column({}) is None
+    assert config_to_column("linear", {}) is None
+
+
+def test_defaults_are_filled_when_validated_but_stay_implicit_in_the_column():
+    assert validate_config("algorithmic", {"method": "markov"}) == {"method": "markov", "channel": "account"}
+    assert config_to_column("algorithmic", '{"method":"markov"}') == '{"method":"markov"}'
 
 
 @pytest.mark.parametrize(

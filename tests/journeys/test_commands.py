@@ -69,7 +69,7 @@ def test_backfill_draws_a_progress_bar_on_a_terminal(shop):
     terminal = Terminal()
     code, out, _ = run("backfill_conversion_journeys", "--start", "0", "--end", str(NOW), stdout=terminal)
     assert code == 0
-    assert "\r[" in out and "3 conversions done" in out
+    assert "\rBackfill" in out and "%|" in out and "3 conversions done" in out  # tqdm's bar
     assert "Progress:" not in out
 
 
@@ -145,8 +145,11 @@ def test_verify_exits_1_listing_failing_conv_ids(shop):
 
     assert code == 1
     assert f"  conv_id {broken.conv_id}: positions are [3], expected 0..0" in out
-    assert "Verified 3 conversion(s), 1 with a stored journey: 1 with errors, 0 needing manual review." in out
-    assert f"Failing conv_ids: {broken.conv_id}" in out
+    others = [c.conv_id for c in shop["conversions"][1:]]
+    for conv_id in others:  # live, in an enabled scope, never captured: an error (SPEC §4.3)
+        assert f"  conv_id {conv_id}: missing journey: a live conversion" in out
+    assert "Verified 3 conversion(s), 1 with a stored journey: 3 with errors, 0 needing manual review." in out
+    assert f"Failing conv_ids: {', '.join(map(str, [broken.conv_id, *others]))}" in out
 
 
 def test_verify_exits_0_when_only_reviews_remain(shop, settings):
@@ -154,7 +157,7 @@ def test_verify_exits_0_when_only_reviews_remain(shop, settings):
     conv = shop["conversions"][0]
     store_rows(conv.conv_id, (1, NOW - 3 * DAY, 0), (shop["click"].click_id, shop["click"].click_time, 1))
     code, out, _ = run("verify_journeys", f"--conv-id={conv.conv_id}")
-    assert "Needs manual review:" in out and "2 touches, beyond the cap of 1" in out
+    assert "Needs manual review:" in out and "beyond the cap of 1" in out
     # The stored journey also differs from a fresh one-touch build: stale is an error.
     assert code == 1
 

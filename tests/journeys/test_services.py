@@ -14,6 +14,7 @@ from tests.journeys.journey_helpers import (
     store_rows,
     stored,
 )
+from tracker.arguments import InvalidArgument
 from tracker.audit import Actor
 
 ACTOR = Actor.cli("tester")
@@ -128,9 +129,9 @@ def test_deleted_user_is_skipped_with_a_warning_and_unknown_user_is_refused(trac
     result = backfill(user_ids=[gone.user_id])
     assert result.conversions == 0
     assert result.warnings == [f"User {gone.user_id} is deleted (user_deleted=1): skipped."]
-    with pytest.raises(services.JourneyArgumentError) as raised:
+    with pytest.raises(InvalidArgument) as raised:
         backfill(user_ids=[999_999])
-    assert raised.value.argument == "--user" and raised.value.value == 999_999
+    assert raised.value.field == "--user" and raised.value.value == 999_999
 
 
 @pytest.mark.django_db(transaction=True)

@@ -5,6 +5,7 @@ from django.core.cache import cache
 from journeys import services
 from journeys.cache import get_journey, journey_cache_key, journey_cache_version
 from tests.journeys.journey_helpers import DAY, NOW, audits, setting, store_rows, stored
+from tracker.arguments import InvalidArgument
 from tracker.audit import Actor
 
 ACTOR = Actor.cli("tester")
@@ -121,7 +122,7 @@ def test_orphans_purge_soft_deleted_and_missing_conversions(tracker, shop):
     {"conv_ids": [1], "campaign_id": 3},
 ])
 def test_purge_needs_exactly_one_selection(selection):
-    with pytest.raises(services.JourneyArgumentError):
+    with pytest.raises(InvalidArgument):
         services.purge_journeys(actor=ACTOR, **selection)
 
 

@@ -86,3 +86,27 @@ def test_orphans_are_soft_deleted_or_missing_conversions(tracker):
     narrowed, _ = store.orphan_batch(after_conv_id=0, limit=10, user_ids=[account.user_id])
     assert [o.conv_id for o in narrowed] == [deleted.conv_id]
     assert store.orphan_batch(after_conv_id=888_888, limit=10) == ([], None)
+
+
+def test_review_flags_is_the_one_needs_review_query(tracker):
+    """SPEC §4.3: a touch before the lookback window, more stored touches than the cap, and (in
+    visitor mode) a live conversion whose converting click has no 202_clicks_advance row."""
+    account = tracker.account()
+    campaign = tracker.campaign(account)
+    clicks = [tracker.click(account, campaign, NOW - offset) for offset in (3 * DAY, 2 * 3600, 3600, 60)]
+    early = tracker.conversion(account, campaign, NOW, click=clicks[3], transaction_id="early")
+    capped = tracker.conversion(account, campaign, NOW, click=clicks[3], transaction_id="capped")
+    fine = tracker.conversion(account, campaign, NOW, click=clicks[3], transaction_id="fine")
+    for conversion, touches in ((early, [clicks[0], clicks[3]]), (capped, clicks[1:]), (fine, clicks[2:])):
+        store_rows(conversion.conv_id, *((c.click_id, c.click_time, n) for n, c in enumerate(touches)))
+    options = {"lookback_seconds": DAY, "max_touches": 2}
+
+    flags = store.review_flags(min_conv_id=0, visitor_match="campaign", **options)
+
+    assert flags == {early.conv_id: {"outside_window"}, capped.conv_id: {"beyond_cap"}}
+    assert store.review_flags(conv_ids=[fine.conv_id, capped.conv_id], visitor_match="campaign",
+                              **options) == {capped.conv_id: {"beyond_cap"}}
+    assert store.review_flags(min_conv_id=0, account_ids=[account.user_id + 1], visitor_match="campaign",
+                              **options) == {}
+    visitor = store.review_flags(conv_ids=[fine.conv_id], visitor_match="visitor", **options)
+    assert visitor == {fine.conv_id: {"visitor_unknown"}}

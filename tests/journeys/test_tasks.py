@@ -19,7 +19,7 @@ def conversion(tracker, settings):
 
 
 def test_backfill_task_returns_a_json_summary_and_audits_as_task(conversion):
-    summary = tasks.backfill_task(start=0, end=NOW, username="ops-bot")
+    summary = tasks.backfill_slice_task(start=0, end=NOW, username="ops-bot")
 
     assert json.loads(json.dumps(summary))["written"] == 1
     assert len(stored(conversion.conv_id)) == 1

@@ -1,18 +1,29 @@
-"""`manage.py attribution_rebuild`: rebuild hourly snapshots and per-touch credits (SPEC §6)."""
-import getpass
+"""`manage.py attribution_rebuild`: rebuild hourly snapshots and per-touch credits (SPEC §6).
+
+Renders the engine's outcome: a line per user and model, skipped models and failures on stderr,
+the final summary line, and the exit code (0 ok, 1 a user failed, 2 bad arguments, 3 a user's
+lock stayed busy).
+"""
 import sys
 
 from django.core.management.base import BaseCommand
 
-from attribution.rebuild import EXIT_BAD_ARGUMENTS, RebuildArgumentError, run_rebuild
+from attribution import rebuild, services
+from tracker.arguments import InvalidArgument
 from tracker.audit import Actor
+from tracker.progress import Progress
+from tracker.utc import iso
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_ARGUMENTS, EXIT_LOCKED = 0, 1, 2, 3
 
 
-def _whole_number(argument, value):
-    try:
-        return int(value, 10)
-    except ValueError:
-        raise RebuildArgumentError(f"{argument}: {value!r} is not a whole number")
+def model_line(summary):
+    return (
+        f"User {summary.account_id}: model {summary.model_id} {summary.model_name!r} ({summary.model_type}): "
+        f"{summary.conversions} conversion(s), {summary.clicks} credited click(s), "
+        f"{summary.hours_processed} hour(s) with conversions, revenue {summary.revenue:.4f}, "
+        f"cost {summary.cost:.4f}, {summary.duration_ms} ms"
+    )
 
 
 class Command(BaseCommand):
@@ -35,33 +46,75 @@ class Command(BaseCommand):
                             help="Wait this long for a user's lock before skipping it (default 0).")
         parser.add_argument("--async", action="store_true", dest="run_async",
                             help="Enqueue one django-q2 task per user (as one group) and return.")
+        parser.add_argument("--dry-run", action="store_true",
+                            help="Print the users, models, hours and conversions a run would cover; write nothing.")
 
     def handle(self, *args, **options):
         try:
-            self._rebuild(options)
-        except RebuildArgumentError as error:
+            exit_code = self._rebuild(options)
+        except InvalidArgument as error:
             self.stderr.write(str(error))
             sys.exit(EXIT_BAD_ARGUMENTS)
+        if exit_code:
+            sys.exit(exit_code)
 
     def _rebuild(self, options):
-        start = None if options["start"] is None else _whole_number("--start", options["start"])
-        end = None if options["end"] is None else _whole_number("--end", options["end"])
-        user_ids = [_whole_number("--user", value) for value in options["users"]]
-        model_ids = [_whole_number("--model", value) for value in options["models"]]
-        lock_timeout = _whole_number("--lock-timeout", options["lock_timeout"])
+        arguments = {
+            "start": options["start"], "end": options["end"], "user_ids": options["users"],
+            "model_ids": options["models"],
+        }
+        actor = Actor.cli()
         if options["run_async"]:
-            from attribution.tasks import enqueue_account_rebuilds
-
-            group, task_ids = enqueue_account_rebuilds(
-                start=start, end=end, user_ids=user_ids, model_ids=model_ids,
-                lock_timeout=lock_timeout, username=getpass.getuser(),
-            )
-            self.stdout.write(f"Enqueued {len(task_ids)} rebuild task(s) in group {group}")
-            return
-        outcome = run_rebuild(
-            start=start, end=end, user_ids=user_ids, model_ids=model_ids, force=options["force"],
-            lock_timeout=lock_timeout, actor=Actor.cli(getpass.getuser()),
-            out=self.stdout, err=self.stderr,
+            work = services.enqueue_rebuilds(**arguments, actor=actor)
+            self.stdout.write(f"Enqueued {len(work.task_ids)} rebuild task(s) in group {work.group_id}")
+            return EXIT_OK
+        progress = Progress(self.stdout, label="Rebuild", unit="chunk")
+        outcome = rebuild.run_rebuild(
+            **arguments, force=options["force"], lock_timeout=options["lock_timeout"],
+            dry_run=options["dry_run"], actor=actor,
+            progress=lambda account_id, done, total: progress.update(
+                done, total, f"user {account_id}: chunk {done}/{total} committed"
+            ) if progress.on_terminal else None,
         )
-        if outcome.exit_code:
-            sys.exit(outcome.exit_code)
+        progress.close()
+        return self._render(outcome)
+
+    def _render(self, outcome):
+        if outcome.already_ran:
+            self.stdout.write(
+                f"Scheduled rebuild for the hour {iso(outcome.window.end_hour)} already ran; "
+                "nothing to do (use --force to run it again)."
+            )
+            return EXIT_OK
+        for user in outcome.users:
+            for skipped in user.skipped_models:
+                self.stderr.write(f"User {user.account_id}: model {skipped.model_id} skipped: {skipped.reason}")
+            if user.status == rebuild.DELETED:
+                self.stderr.write(f"User {user.account_id}: skipped, the Prosper202 user is deleted")
+            elif user.status == rebuild.FAILED:
+                self.stderr.write(f"User {user.account_id}: {user.error}")
+            elif user.status == rebuild.LOCKED:
+                self.stderr.write(
+                    f"User {user.account_id}: skipped, another rebuild holds its lock "
+                    f"(waited {user.lock_timeout} s; see --lock-timeout)"
+                )
+            elif user.status == rebuild.PLANNED:
+                models = ", ".join(f"{model_id} {name!r} ({kind})" for model_id, name, kind in user.planned_models)
+                self.stdout.write(
+                    f"User {user.account_id}: would rebuild model(s) {models or 'none'}: "
+                    f"{user.conversions} conversion(s) in {user.hours_with_conversions} hour(s)"
+                )
+            elif not user.models:
+                self.stdout.write(f"User {user.account_id}: no valid models to rebuild")
+            for summary in user.models:
+                self.stdout.write(model_line(summary))
+        if outcome.dry_run:
+            self.stdout.write(
+                f"Dry run: nothing written. The rebuild would cover {outcome.window.iso_start} to "
+                f"{outcome.window.iso_end} for {len(outcome.planned)} user(s)."
+            )
+            return EXIT_OK
+        self.stdout.write(outcome.summary)
+        if outcome.failed:
+            return EXIT_FAILED
+        return EXIT_LOCKED if outcome.locked else EXIT_OK

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand
 from django.db import connections, transaction
 
 from attribution import demo_data
-from attribution.credit import config_to_column, validate_config
+from attribution.credit import config_to_column
 from attribution.models import AttributionModel, AttributionSetting
 from journeys.models import (
     Advertiser,
@@ -126,9 +126,7 @@ def _write(dataset, database):
     bulk(Conversion, dataset.conversions)
     for row in dataset.models:
         AttributionModel.objects.using(database).create(
-            **{**row, "weighting_config": config_to_column(
-                validate_config(row["model_type"], row["weighting_config"])
-            )}
+            **{**row, "weighting_config": config_to_column(row["model_type"], row["weighting_config"])}
         )
     model_ids = dict(
         ((user_id, slug), model_id)

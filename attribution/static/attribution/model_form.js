@@ -2,12 +2,10 @@
    config as it is typed against the server's validate_config (the save re-checks it). */
 "use strict";
 (function () {
-  const FIELDS_BY_TYPE = {
-    time_decay: ["half_life_hours"],
-    position_based: ["first_touch_weight", "last_touch_weight"],
-    algorithmic: ["channel"],
-  };
-  const ALL_FIELDS = ["half_life_hours", "first_touch_weight", "last_touch_weight", "channel"];
+  // Per-type inputs, from the server's own config definitions (attribution.credit.CONFIG_FIELDS).
+  const definitions = document.getElementById("model-config-fields");
+  const FIELDS_BY_TYPE = definitions ? JSON.parse(definitions.textContent) : {};
+  const ALL_FIELDS = [].concat.apply([], Object.values(FIELDS_BY_TYPE));
   const DEBOUNCE_MS = 300;
 
   function row(field) {
@@ -22,7 +20,7 @@
         element.hidden = !wanted.includes(field);
       }
     });
-    const weighting = row("half_life_hours") && row("half_life_hours").closest("fieldset");
+    const weighting = ALL_FIELDS.length && row(ALL_FIELDS[0]) && row(ALL_FIELDS[0]).closest("fieldset");
     if (weighting) {
       weighting.hidden = wanted.length === 0;
     }

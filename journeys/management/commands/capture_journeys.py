@@ -2,6 +2,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from journeys import services
+from tracker.arguments import InvalidArgument
 from tracker.audit import Actor
 
 
@@ -15,7 +16,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             result = services.capture_new_conversions(actor=Actor.cli(), batch_size=options["batch_size"])
-        except services.JourneyArgumentError as error:
+        except InvalidArgument as error:
             raise CommandError(str(error), returncode=2)
         if result.first_run:
             self.stdout.write(

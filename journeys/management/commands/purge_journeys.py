@@ -4,6 +4,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from journeys import services
+from tracker.arguments import InvalidArgument
 from tracker.audit import Actor
 
 
@@ -53,7 +54,7 @@ class Command(BaseCommand):
                     self.stdout.write("Purge cancelled; nothing deleted.")
                     return
             result = services.purge_journeys(**selection, dry_run=options["dry_run"], actor=actor)
-        except services.JourneyArgumentError as error:
+        except InvalidArgument as error:
             raise CommandError(str(error), returncode=2)
         if result.dry_run:
             self.stdout.write(

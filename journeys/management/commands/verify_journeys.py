@@ -2,6 +2,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from journeys import services
+from tracker.arguments import InvalidArgument
 
 
 class Command(BaseCommand):
@@ -24,7 +25,7 @@ class Command(BaseCommand):
                 start=options["start"], end=options["end"], user_ids=options["users"],
                 conv_ids=options["conv_ids"],
             )
-        except services.JourneyArgumentError as error:
+        except InvalidArgument as error:
             raise CommandError(str(error), returncode=2)
         failing, review = report.failing_conv_ids, report.review_conv_ids
         for title, conv_ids, attribute in (("Errors", failing, "errors"), ("Needs manual review", review, "warnings")):

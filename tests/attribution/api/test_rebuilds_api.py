@@ -7,6 +7,8 @@ from tests.attribution.api.conftest import error_of
 pytestmark = pytest.mark.django_db
 
 START, END = 1_699_990_000, 1_700_000_000
+# The window is widened to whole hours when it is queued, so every task covers the same hours.
+START_HOUR, END_HOUR = START - START % 3600, END - END % 3600
 
 
 def _queued():
@@ -23,7 +25,8 @@ def test_manager_rebuild_covers_their_accounts(api, accounts, models):
     assert data["task_id"] == task["id"]
     assert task["func"] == "attribution.tasks.rebuild_task"
     assert task["kwargs"] == {
-        "start": START, "end": END, "user_ids": [accounts[0].user_id], "model_ids": None, "username": "manager",
+        "start": START_HOUR, "end": END_HOUR, "user_ids": [accounts[0].user_id], "model_ids": None,
+        "username": "manager",
     }
     assert data["user_ids"] == [accounts[0].user_id]
 
@@ -39,12 +42,14 @@ def test_rebuild_of_one_account_and_models(api, accounts, models):
     assert (task["kwargs"]["user_ids"], task["kwargs"]["model_ids"]) == ([accounts[0].user_id], [default])
 
 
-def test_superuser_rebuild_without_user_covers_everyone(api, models):
+def test_superuser_rebuild_without_user_covers_everyone(api, accounts, models):
     response = api("superuser").post("/rebuilds", {"start": START, "end": END})
 
     assert response.status_code == 202
-    (task,) = _queued()
-    assert task["kwargs"]["user_ids"] is None
+    queued = _queued()
+    assert [task["kwargs"]["user_ids"] for task in queued] == [[account.user_id] for account in accounts]
+    assert {task["group"] for task in queued} == {response.json()["data"]["group_id"]}
+    assert response.json()["data"]["task_id"] == response.json()["data"]["group_id"]
 
 
 def test_rebuild_of_another_tenants_account_or_model_is_403(api, accounts, models):
