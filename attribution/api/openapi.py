@@ -32,7 +32,11 @@ def _data(schema, meta=False):
 
 def _responses(success_status, success, *errors):
     """A responses object: the success response plus the shared error responses named."""
-    responses = {str(success_status): success, "401": _ref("responses", "Unauthorized")}
+    responses = {
+        str(success_status): success,
+        "401": _ref("responses", "Unauthorized"),
+        "429": _ref("responses", "TooManyFailedTokens"),
+    }
     for status, name in errors:
         responses[str(status)] = _ref("responses", name)
     return responses
@@ -74,6 +78,7 @@ _ERROR_RESPONSES = {
     "NotFound": "No object with this id.",
     "TooLarge": "The request body is over 1 MiB.",
     "Unprocessable": "Validation failed; `fields` maps each field to its problem.",
+    "TooManyFailedTokens": "Too many invalid tokens from this address; retry after Retry-After seconds.",
 }
 
 
@@ -82,6 +87,10 @@ def _error_response(name, description):
     if name == "Unauthorized":
         response["headers"] = {
             "WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer challenge", "required": True}
+        }
+    if name == "TooManyFailedTokens":
+        response["headers"] = {
+            "Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait", "required": True}
         }
     return response
 
