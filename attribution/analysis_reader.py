@@ -22,6 +22,8 @@ from tracker.tenancy import can_see_account, visible_account_ids
 
 HOUR_SECONDS = analysis.HOUR_SECONDS
 REPORTS = ("paths", "path-length", "time-lag", "assists")
+# The longest window a report reads (a year and a day, as the snapshot reports allow).
+MAX_WINDOW_DAYS = 366
 # Channel kind -> (model, id field, name field) of the table its names come from.
 CHANNEL_NAME_SOURCES = {
     "account": (TrafficSourceAccount, "ppc_account_id", "ppc_account_name"),
