@@ -202,16 +202,18 @@ class CreditPass:
         """Credit each JourneyRecord under every model (each journey is read and built once,
         then all models run over it)."""
         for record in records:
+            conversion = record.conversion
+            money = (decimal5_units(conversion.revenue), decimal5_units(record.cpc))
+            hour = conversion.conv_time - conversion.conv_time % HOUR_SECONDS
             for model in self.models:
-                self._accumulate(model.model_id, record, credits_of(model, record, self.effects))
+                self._accumulate(model.model_id, hour, record, credits_of(model, record, self.effects), money)
 
-    def _accumulate(self, model_id, record, credits):
+    def _accumulate(self, model_id, hour, record, credits, money):
         conversion = record.conversion
-        hour = conversion.conv_time - conversion.conv_time % HOUR_SECONDS
         group = self.groups.get((model_id, hour))
         if group is None:
             group = self.groups[(model_id, hour)] = {scope_type: {} for scope_type in SCOPE_TYPES}
-        payout, cpc = decimal5_units(conversion.revenue), decimal5_units(record.cpc)
+        payout, cpc = money
         touches = record.journey.touches
         clicks = 0
         touch_sums = ({}, {})  # landing_page, account: {scope_id: [clicks, revenue, cost]}
