@@ -33,8 +33,8 @@ workers = _positive_int("WEB_CONCURRENCY", min(2 * _cores() + 1, MAX_DEFAULT_WOR
 worker_class = "gthread"
 threads = _positive_int("GUNICORN_THREADS", 4)
 
-# The heaviest pages (comparison and analysis reports over 30 days, System Checks) are bounded
-# reads of seconds; a worker silent for 2 minutes is stuck and is replaced.
+# Pages are bounded reads (the slowest, System Checks, took 0.27 s on the demo data; docs/deploy.md
+# §4); a worker silent for 2 minutes is stuck and is replaced.
 timeout = 120
 # On restart or deploy, requests in flight get this long to finish before the worker is killed.
 graceful_timeout = 60
