@@ -171,6 +171,8 @@ LOGIN_URL = "admin:login"
 ATTRIBUTION_LOOKBACK_SECONDS = env.int("ATTRIBUTION_LOOKBACK_SECONDS", default=2_592_000)
 ATTRIBUTION_MAX_TOUCHES = env.int("ATTRIBUTION_MAX_TOUCHES", default=25)
 ATTRIBUTION_JOURNEY_MATCH = env.str("ATTRIBUTION_JOURNEY_MATCH", default="campaign")
+# How late a conversion may commit after a higher conv_id was captured and still be captured.
+ATTRIBUTION_CAPTURE_GRACE_SECONDS = env.int("ATTRIBUTION_CAPTURE_GRACE_SECONDS", default=600)
 ATTRIBUTION_EXPORT_DIR = Path(env.str("ATTRIBUTION_EXPORT_DIR", default=str(VAR_DIR / "exports")))
 # Webhooks to private, loopback or link-local addresses are refused unless this is on.
 ATTRIBUTION_WEBHOOK_ALLOW_PRIVATE = env.bool("ATTRIBUTION_WEBHOOK_ALLOW_PRIVATE", default=False)
@@ -182,6 +184,8 @@ if ATTRIBUTION_LOOKBACK_SECONDS < 1:
     raise ImproperlyConfigured("ATTRIBUTION_LOOKBACK_SECONDS must be a positive number of seconds.")
 if not 1 <= ATTRIBUTION_MAX_TOUCHES <= 1000:
     raise ImproperlyConfigured("ATTRIBUTION_MAX_TOUCHES must be between 1 and 1000.")
+if not 0 <= ATTRIBUTION_CAPTURE_GRACE_SECONDS <= 86_400:
+    raise ImproperlyConfigured("ATTRIBUTION_CAPTURE_GRACE_SECONDS must be between 0 and 86400 seconds.")
 if ATTRIBUTION_JOURNEY_MATCH not in ("campaign", "visitor"):
     raise ImproperlyConfigured(
         f"ATTRIBUTION_JOURNEY_MATCH must be 'campaign' or 'visitor', got {ATTRIBUTION_JOURNEY_MATCH!r}."

@@ -181,17 +181,35 @@ class JourneyTouch(models.Model):
 
 
 class CaptureWatermark(models.Model):
-    """The highest `conv_id` whose journey capture has committed, one row per database."""
+    """The highest `conv_id` whose journey capture has committed, one row per database, and when
+    the latest capture run started (epoch; it bounds the re-scan of late commits, SPEC §4.2)."""
 
     name = models.CharField(max_length=50, primary_key=True)
     last_conv_id = models.PositiveBigIntegerField()
     updated_at = models.DateTimeField(auto_now=True)
+    run_started_at = models.PositiveIntegerField(null=True)
 
     class Meta:
         verbose_name = "journey capture watermark"
 
     def __str__(self):
         return f"{self.name}: conv_id {self.last_conv_id}"
+
+
+class CapturePass(models.Model):
+    """One capture batch that moved the watermark past conv_ids (`passed_from`, watermark] at
+    `passed_at` (epoch). A conv_id passed before it committed is re-scanned by later runs while
+    its pass is recent enough (`journeys.services.capture_rescan_floor`); older passes are pruned."""
+
+    passed_from = models.PositiveBigIntegerField()
+    passed_at = models.PositiveIntegerField(db_index=True)
+
+    class Meta:
+        verbose_name = "journey capture pass"
+        verbose_name_plural = "journey capture passes"
+
+    def __str__(self):
+        return f"passed conv_ids above {self.passed_from} at epoch {self.passed_at}"
 
 
 class PendingJourneyEviction(models.Model):

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
+from django.db.models import Min
 
 from journeys import store
 from journeys.building import MATCH_VISITOR, build_journey
 from journeys.cache import evict_journeys_on_commit
-from journeys.models import CaptureWatermark
+from journeys.models import CapturePass, CaptureWatermark
 from journeys.rules import (
     FLAG_BEYOND_CAP,
     REVIEW_FLAGS,
@@ -34,6 +35,9 @@ from tracker.queue import QueuedTask, queue_group
 from tracker.sql import chunks
 
 CAPTURE_WATERMARK_NAME = "conversion_journeys"
+# Passes are stamped just before their commit, and a run reads a moment after it starts: this
+# margin keeps a conversion that commits right at the end of the grace period in the re-scan.
+CAPTURE_RESCAN_MARGIN_SECONDS = 60
 DEFAULT_BATCH_SIZE = 5000
 MAX_BATCH_SIZE = 50_000
 PURGE_BATCH_SIZE = 1000
@@ -112,6 +116,8 @@ class CaptureResult:
     first_run: bool = False
     watermark_before: int = 0
     watermark_after: int = 0
+    rescan_floor: int = 0  # conv_ids in (rescan_floor, watermark_before] were re-scanned
+    late_written: int = 0  # journeys of conversions that committed after a higher conv_id was captured
     conversions: int = 0
     written: int = 0
     touch_rows: int = 0
@@ -123,7 +129,8 @@ class CaptureResult:
     def as_dict(self):
         return {
             "first_run": self.first_run, "capped": self.capped, "watermark_before": self.watermark_before,
-            "watermark_after": self.watermark_after, "conversions": self.conversions,
+            "watermark_after": self.watermark_after, "rescan_floor": self.rescan_floor,
+            "late_written": self.late_written, "conversions": self.conversions,
             "written": self.written, "touch_rows": self.touch_rows,
             "skipped_disabled": self.skipped_disabled, "skipped_deleted": self.skipped_deleted,
             "failed": {str(k): v for k, v in self.failed.items()},
@@ -476,28 +483,63 @@ def rebuild_journeys(conv_ids, *, actor):
     return result
 
 
+def capture_rescan_horizon(watermark):
+    """Passes at or before this epoch are too old to re-scan: the latest run started before
+    `watermark.run_started_at`, so a conversion visible within the grace period after its pass
+    became visible after that start, or that run would have captured it (SPEC §4.2)."""
+    started = watermark.run_started_at or int(time.time())
+    return started - settings.ATTRIBUTION_CAPTURE_GRACE_SECONDS - CAPTURE_RESCAN_MARGIN_SECONDS
+
+
+def capture_rescan_floor(watermark):
+    """The conv_id above which the next capture run re-scans for conversions without a journey:
+    the start of the oldest recent pass, or the watermark when nothing was passed recently."""
+    oldest = (
+        CapturePass.objects.filter(passed_at__gt=capture_rescan_horizon(watermark))
+        .aggregate(oldest=Min("passed_from"))["oldest"]
+    )
+    return watermark.last_conv_id if oldest is None else min(oldest, watermark.last_conv_id)
+
+
 def capture_new_conversions(*, actor, batch_size=DEFAULT_BATCH_SIZE):
     """Capture journeys of conversions above the watermark, in conv_id order (SPEC §4.2).
 
     The first run only sets the watermark to the current highest conv_id (history is the
-    backfill's job). Each batch's journeys and the watermark commit together; when a conversion
-    fails the watermark stops just before it and the run ends, so the next run retries it.
+    backfill's job, including conversions still uncommitted at that moment). Each batch's
+    journeys and the watermark commit together; when a conversion fails the watermark stops
+    just before it and the run ends, so the next run retries it.
+
+    Late commits: conv_ids are allocated before commit, so a lower conv_id can become visible
+    after the watermark passed it. Each run first re-scans the conv_ids passed within the grace
+    period (`ATTRIBUTION_CAPTURE_GRACE_SECONDS`, from `CapturePass` rows) for conversions that
+    have no journey, and captures those. A re-scan rather than a list of gaps: gaps are mostly
+    ids that never commit (rolled-back inserts, INSERT IGNORE duplicates, auto_increment_increment
+    on clusters), so a gap list would grow with traffic and need the same expiry, while the
+    re-scan is one anti-join on a primary-key range. It writes a journey only where none exists,
+    so a conversion is captured exactly once. Every batch runs under the watermark row's lock,
+    so two runs never write one conversion twice.
     """
     rules = JourneyRules.from_settings()
     batch_size = check_batch_size(batch_size)
     result = CaptureResult()
+    started_at = int(time.time())
     with transaction.atomic():
         watermark = CaptureWatermark.objects.select_for_update().filter(name=CAPTURE_WATERMARK_NAME).first()
         if watermark is None:
             top = store.highest_conv_id()
             watermark, created = CaptureWatermark.objects.get_or_create(
-                name=CAPTURE_WATERMARK_NAME, defaults={"last_conv_id": top}
+                name=CAPTURE_WATERMARK_NAME, defaults={"last_conv_id": top, "run_started_at": started_at}
             )
             if created:
                 result.first_run = True
-                result.watermark_before = result.watermark_after = top
+                result.watermark_before = result.watermark_after = result.rescan_floor = top
                 return result
+        result.rescan_floor = capture_rescan_floor(watermark)
+        CapturePass.objects.filter(passed_at__lte=capture_rescan_horizon(watermark)).delete()
+        watermark.run_started_at = started_at
+        watermark.save(update_fields=["run_started_at", "updated_at"])
     result.watermark_before = result.watermark_after = watermark.last_conv_id
+    _capture_late_commits(result, rules, batch_size)
     while True:
         with transaction.atomic():
             watermark = CaptureWatermark.objects.select_for_update().get(name=CAPTURE_WATERMARK_NAME)
@@ -505,6 +547,7 @@ def capture_new_conversions(*, actor, batch_size=DEFAULT_BATCH_SIZE):
             if not batch:
                 break
             outcome = _run_batch(batch, rules, dry_run=False)
+            passed_from = watermark.last_conv_id
             if outcome.failed:
                 first_failure = min(outcome.failed)
                 watermark.last_conv_id = max(
@@ -513,11 +556,38 @@ def capture_new_conversions(*, actor, batch_size=DEFAULT_BATCH_SIZE):
             else:
                 watermark.last_conv_id = batch[-1].conv_id
             watermark.save(update_fields=["last_conv_id", "updated_at"])
+            if watermark.last_conv_id > passed_from:
+                CapturePass.objects.create(passed_from=passed_from, passed_at=int(time.time()))
         _tally(result, batch, outcome)
         result.watermark_after = watermark.last_conv_id
         if outcome.failed:
             break
     return result
+
+
+def _capture_late_commits(result, rules, batch_size):
+    """Journeys of live conversions in (rescan_floor, watermark] that have none (late commits).
+
+    Only what is written or fails is counted: conversions skipped here (disabled scopes, deleted
+    accounts) were counted when the watermark passed them, or are counted by no run at all.
+    """
+    after = result.rescan_floor
+    while after < result.watermark_before:
+        with transaction.atomic():
+            CaptureWatermark.objects.select_for_update().get(name=CAPTURE_WATERMARK_NAME)
+            batch = store.conversion_batch(
+                after_conv_id=after, max_conv_id=result.watermark_before, limit=batch_size,
+                live_only=True, without_journey=True,
+            )
+            if not batch:
+                return
+            outcome = _run_batch(batch, rules, dry_run=False)
+        after = batch[-1].conv_id
+        result.late_written += len(outcome.written)
+        result.written += len(outcome.written)
+        result.touch_rows += outcome.touch_rows
+        result.capped += sum(1 for journey in outcome.written if FLAG_BEYOND_CAP in journey.flags)
+        result.failed.update(outcome.failed)
 
 
 # ---------------------------------------------------------------------------------------------

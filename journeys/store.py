@@ -79,12 +79,13 @@ def conversion_batches(*, batch_size, after_conv_id=0, **filters):
 
 def conversion_batch(*, after_conv_id, limit, start=None, end=None, user_ids=None,
                      campaign_ids=None, conv_ids=None, max_conv_id=None, live_only=False,
-                     using="default"):
+                     without_journey=False, using="default"):
     """The next `limit` conversions with conv_id > after_conv_id (keyset on the primary key),
     conv_time in [start, end] (both inclusive, either optional).
 
     Soft-deleted conversions and those of deleted accounts are returned too unless `live_only`
     (deleted = 0), so that callers can count them and move their keyset past them.
+    `without_journey` keeps only conversions with no touchpoint row (probed on its conv_id key).
     """
     connection = connections[using]
     where, params = ["c.conv_id > %s"], [after_conv_id]
@@ -93,6 +94,8 @@ def conversion_batch(*, after_conv_id, limit, start=None, end=None, user_ids=Non
         params.append(max_conv_id)
     if live_only:
         where.append("c.deleted = 0")
+    if without_journey:
+        where.append(f"NOT EXISTS (SELECT 1 FROM {_q(connection, TOUCHPOINTS)} t WHERE t.conv_id = c.conv_id)")
     if start is not None:
         where.append("c.conv_time >= %s")
         params.append(start)
