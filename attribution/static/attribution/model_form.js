@@ -2,11 +2,17 @@
    config as it is typed against the server's validate_config (the save re-checks it). */
 "use strict";
 (function () {
-  // Per-type inputs, from the server's own config definitions (attribution.credit.CONFIG_FIELDS).
-  const definitions = document.getElementById("model-config-fields");
-  const FIELDS_BY_TYPE = definitions ? JSON.parse(definitions.textContent) : {};
-  const ALL_FIELDS = [].concat.apply([], Object.values(FIELDS_BY_TYPE));
+  // Per-type inputs, from the server's own config definitions (attribution.credit.CONFIG_FIELDS),
+  // read once the page is parsed (this script loads in the head).
+  let FIELDS_BY_TYPE = {};
+  let ALL_FIELDS = [];
   const DEBOUNCE_MS = 300;
+
+  function readDefinitions() {
+    const definitions = document.getElementById("model-config-fields");
+    FIELDS_BY_TYPE = definitions ? JSON.parse(definitions.textContent) : {};
+    ALL_FIELDS = [].concat.apply([], Object.values(FIELDS_BY_TYPE));
+  }
 
   function row(field) {
     return document.querySelector(".field-" + field);
@@ -74,6 +80,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    readDefinitions();
     const box = document.getElementById("model-config-live");
     const form = box && box.closest("form");
     const typeSelect = form && form.querySelector("[name=model_type]");
