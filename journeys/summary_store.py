@@ -21,6 +21,7 @@ COLUMNS = (
     *(f"{channel}_path" for channel in CHANNEL_KINDS), "built_at",
 )
 DEFAULT_BATCH_SIZE = 5000
+REVENUE_QUANTUM = Decimal("0.00001")  # the scale of the revenue column, DECIMAL(11,5)
 
 
 def stored_values(summary, built_at):
@@ -92,8 +93,8 @@ def summary_batches(*, account_ids, start, end, channel, campaign_ids=None,
 
 
 def _decimal(value):
-    """DECIMAL as Decimal (MySQL returns one; SQLite a number)."""
-    return value if type(value) is Decimal else Decimal(str(value))
+    """DECIMAL(11,5) as Decimal of that scale (MySQL returns one; SQLite a number)."""
+    return value if type(value) is Decimal else Decimal(str(value)).quantize(REVENUE_QUANTUM)
 
 
 class SummaryProblem(NamedTuple):

@@ -58,9 +58,9 @@ def summarise(account_ids, start=WINDOW[0], end=WINDOW[1] + HOUR - 1):
                                         start=start, end=end, built_at=1)
 
 
-def build(tracker):
-    """The dataset above, summarised."""
-    acme, globex = tracker.account("acme"), tracker.account("globex")
+def build(tracker, acme=None, globex=None):
+    """The dataset above, summarised (for these two accounts when given)."""
+    acme, globex = acme or tracker.account("acme"), globex or tracker.account("globex")
     north, south = tracker.advertiser(acme, "North"), tracker.advertiser(acme, "South")
     spring = tracker.campaign(acme, north, name="Spring")
     autumn = tracker.campaign(acme, south, name="Autumn")

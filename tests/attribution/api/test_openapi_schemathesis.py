@@ -5,6 +5,9 @@ test's database transaction, with a superuser's Bearer token; every response mus
 (status, content type, body schema, headers) and none may be a 5xx. Bounded and deterministic:
 few examples, derandomized, no example database, no network.
 """
+import time
+from decimal import Decimal
+
 import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
@@ -15,6 +18,7 @@ from hypothesis import HealthCheck, settings
 from attribution.api import openapi
 from attribution.api.auth import issue_token
 from attribution_site.wsgi import application
+from journeys.models import JourneySummary
 from tests.attribution.api.conftest import ApiClient
 from tests.attribution.api.test_snapshots_api import H0, _snapshot
 
@@ -56,10 +60,22 @@ def test_document_covers_every_route():
     assert set(openapi.SCHEMA["paths"]) == _api_routes()
 
 
+def _journey_summaries(account_id):
+    """Two summarised conversions in the analysis endpoints' default window (the last 24 hours)."""
+    now = int(time.time())
+    for conv_id, path in ((1, "1 1 0"), (2, "2")):
+        JourneySummary.objects.create(
+            conv_id=conv_id, user_id=account_id, campaign_id=1, conv_time=now - 3600, revenue=Decimal("5"),
+            first_touch_time=now - 90_000, account_path=path, campaign_path=path, landing_page_path=path,
+            built_at=now,
+        )
+
+
 @pytest.fixture
 def superuser_token(users, models):
     """A superuser token, and a little data so generated ids sometimes hit real rows."""
     _snapshot(models["acme_default"], H0, revenue="5.0000")
+    _journey_summaries(models["acme_default"].user_id)
     _token, plaintext = issue_token(users["superuser"], "schemathesis")
     return plaintext
 
