@@ -153,24 +153,22 @@ def run_read(database_url):
 def run_summarise(database_url):
     """Write the summaries as the rebuild does: per account and day, from the JourneyRecords
     read through journeys.source, in the transaction of that day. Times the summary work only
-    (summary_of and replace_summaries), not the journey reads the rebuild does anyway."""
+    (ChunkSummaries.add and .replace), not the journey reads the rebuild does anyway."""
     setup_django(database_url)
     from django.db import transaction
 
     from journeys import source, summary_store
-    from journeys.summaries import summary_of
 
     summary_seconds, written = 0.0, 0
     for day in range(DAYS):
-        start, end = START + day * DAY, START + (day + 1) * DAY - 1
-        records = [record for batch in source.journey_batches(start=start, end=end, account_ids=[1])
-                   for record in batch]
+        chunk = summary_store.ChunkSummaries(1, START + day * DAY, START + (day + 1) * DAY - 1)
+        for records in source.journey_batches(start=chunk.start, end=chunk.end, account_ids=[1]):
+            started = time.perf_counter()
+            chunk.add(records)
+            summary_seconds += time.perf_counter() - started
         started = time.perf_counter()
         with transaction.atomic():
-            written += summary_store.replace_summaries(
-                [summary_of(record) for record in records], account_id=1, start=start, end=end,
-                built_at=int(time.time()),
-            )
+            written += chunk.replace()
         summary_seconds += time.perf_counter() - started
     return {"what": "summaries written", "rows": written, "seconds": round(summary_seconds, 2)}
 

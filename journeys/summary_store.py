@@ -4,6 +4,7 @@ an account's hours, the analysis reports' keyset read, and the check verificatio
 Reads walk the `(user_id, conv_time)` index one account at a time, keyset on (conv_time,
 conv_id), so a report holds one batch of rows at a time and never sorts the window.
 """
+import time
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -45,6 +46,27 @@ def replace_summaries(summaries, *, account_id, start, end, built_at, using="def
         )
         return sql.insert_rows(
             cursor, TABLE, COLUMNS, [stored_values(summary, built_at) for summary in summaries], using=using
+        )
+
+
+class ChunkSummaries:
+    """The summaries of one account's rebuild chunk (conv_time in [start, end], inclusive),
+    collected from the JourneyRecords the rebuild reads anyway (`add` per batch, beside its
+    credit pass), then written by `replace` inside the transaction that replaces the chunk's
+    snapshots, so the reports and the snapshots always cover the same rebuilt hours."""
+
+    def __init__(self, account_id, start, end):
+        self.account_id, self.start, self.end = account_id, start, end
+        self.summaries = []
+
+    def add(self, records):
+        self.summaries.extend(summary_of(record) for record in records)
+
+    def replace(self, built_at=None, using="default"):
+        """Replace the chunk's stored summaries by the collected ones; returns rows written."""
+        return replace_summaries(
+            self.summaries, account_id=self.account_id, start=self.start, end=self.end,
+            built_at=int(time.time()) if built_at is None else built_at, using=using,
         )
 
 

@@ -20,7 +20,6 @@ conversion of the other tenant, globex, in the window.
 from dataclasses import dataclass
 
 from journeys import source, summary_store
-from journeys.summaries import summary_of
 from tests.journeys.journey_helpers import store_rows
 
 H = 1_800_000_000  # a whole UTC hour
@@ -50,12 +49,12 @@ class Dataset:
 
 
 def summarise(account_ids, start=WINDOW[0], end=WINDOW[1] + HOUR - 1):
-    """Write the journey summaries of these accounts' hours as the rebuild does."""
+    """Write the journey summaries of these accounts' hours as the rebuild does, one chunk."""
     for account_id in account_ids:
-        records = [record for batch in source.journey_batches(start=start, end=end, account_ids=[account_id])
-                   for record in batch]
-        summary_store.replace_summaries([summary_of(record) for record in records], account_id=account_id,
-                                        start=start, end=end, built_at=1)
+        chunk = summary_store.ChunkSummaries(account_id, start, end)
+        for records in source.journey_batches(start=start, end=end, account_ids=[account_id]):
+            chunk.add(records)
+        chunk.replace(built_at=1)
 
 
 def build(tracker, acme=None, globex=None):
