@@ -193,12 +193,17 @@ if ATTRIBUTION_JOURNEY_MATCH not in ("campaign", "visitor"):
 
 # django-q2: retry must exceed the longest task timeout (a 30-day rebuild), attempts bounded,
 # and no catch-up flood of missed schedules after downtime.
-Q_TASK_TIMEOUT_SECONDS = 3600
+Q_TASK_TIMEOUT_SECONDS = env.int("Q_TASK_TIMEOUT_SECONDS", default=3600)
+# A task taken by a worker and not acknowledged after this long is handed out again (its
+# worker died, or it failed and has attempts left).
+Q_RETRY_SECONDS = env.int("Q_RETRY_SECONDS", default=Q_TASK_TIMEOUT_SECONDS + 300)
+if not 0 < Q_TASK_TIMEOUT_SECONDS < Q_RETRY_SECONDS:
+    raise ImproperlyConfigured("Q_RETRY_SECONDS must exceed Q_TASK_TIMEOUT_SECONDS, and both be positive.")
 Q_CLUSTER = {
     "name": "attribution",
     "workers": env.int("Q_WORKERS", default=2),
     "timeout": Q_TASK_TIMEOUT_SECONDS,
-    "retry": Q_TASK_TIMEOUT_SECONDS + 300,
+    "retry": Q_RETRY_SECONDS,
     "max_attempts": 3,
     "catch_up": False,
     "save_limit": 1000,
@@ -207,6 +212,8 @@ Q_CLUSTER = {
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
+    # django-q2's Redis broker with acknowledgements: a dead worker's task is retried.
+    Q_CLUSTER["broker_class"] = "tracker.redis_broker.AcknowledgedRedis"
 else:
     Q_CLUSTER["orm"] = "default"
 

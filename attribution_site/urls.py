@@ -2,7 +2,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from attribution import admin_analysis, admin_reporting
+from attribution import admin_analysis, admin_queue, admin_reporting
 from attribution.admin import attribution_admin_urls
 from attribution.admin_checks import system_checks_view
 from attribution.health import healthz
@@ -22,5 +22,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     *admin_reporting.urlpatterns,
     *admin_analysis.urlpatterns,
+    *admin_queue.urlpatterns,
     path("admin/", admin.site.urls),
 ]

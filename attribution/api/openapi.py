@@ -584,3 +584,85 @@ SCHEMA["paths"].update({
     f"/analysis/{report}": _analysis_operation(report, *description)
     for report, description in _ANALYSIS_REPORTS.items()
 })
+
+
+# --- queued work (SPEC §4.2, §8): backfills and the status of a queued task or group -----------
+
+_STATE = {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]}
+_TASK_SUMMARY = {"task_id": {"type": "string"}, "account_id": _INTEGER_ID, "state": _STATE,
+                 "attempts": {"type": "integer", "minimum": 0},
+                 "retrying": {"type": "boolean", "description": "failed, and will be run again"}}
+_TASK_DETAILS = {
+    "worker": {"type": "string", "nullable": True, "description": "the qcluster that ran it: name@host:pid"},
+    "started": _ISO, "stopped": _ISO,
+    "arguments": {"type": "object", "additionalProperties": True},
+    "result": {"type": "object", "nullable": True, "additionalProperties": True,
+               "description": "the task's summary (a backfill slice's counts, a rebuild's outcome)"},
+    "errors": {"type": "array", "items": {"type": "string"}},
+    "result_pruned": {"type": "boolean", "description": "succeeded; django-q2 no longer keeps its result"},
+}
+_GROUP_DETAILS = {
+    "queued_at": _EPOCH,
+    "queued_by": {"type": "object", "additionalProperties": True},
+    "parameters": {"type": "object", "additionalProperties": True},
+    "account_ids": {"type": "array", "items": _INTEGER_ID},
+    "counts": _object({name: {"type": "integer", "minimum": 0}
+                       for name in ("queued", "running", "succeeded", "failed", "retrying")},
+                      required=("queued", "running", "succeeded", "failed", "retrying")),
+    "totals": {"type": "object", "additionalProperties": {"type": "integer"},
+               "description": "summed over the tasks' results (backfill: conversions, written, …)"},
+    "error_count": {"type": "integer", "minimum": 0},
+    "errors": {"type": "array", "items": {"type": "string"}, "description": "the first 100"},
+    "tasks": {"type": "array", "items": _object(_TASK_SUMMARY, required=tuple(_TASK_SUMMARY))},
+}
+
+SCHEMA["paths"].update({
+    "/backfills": {
+        "post": {
+            "operationId": "startBackfill",
+            "summary": "Queue a journey backfill as per-account time slices, one django-q2 group "
+                       "(permission: manage_attribution_models).",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _schema("BackfillRequest")}}},
+            "responses": _responses(
+                202,
+                {"description": "Queued (nothing is queued, and group_id is null, when no slice holds a conversion).",
+                 "content": {"application/json": {"schema": _object(
+                     {"data": _schema("BackfillQueued")}, required=("data",))}}},
+                _BAD, _FORBIDDEN, _TOO_LARGE, _INVALID,
+            ),
+        },
+    },
+    "/tasks/{task_id}": {
+        "get": {
+            "operationId": "getTask",
+            "summary": "Where a task or group queued through the API, the admin or --async stands "
+                       "(permission: view_attribution_reports; another tenant's is 404).",
+            "parameters": [{"name": "task_id", "in": "path", "required": True,
+                            "schema": {"type": "string", "maxLength": 64},
+                            "description": "A task id (32 hex digits) or a group id (backfill-…, rebuild-…)."}],
+            "responses": _responses(200, _data(_schema("QueuedWork")), _FORBIDDEN, _NOT_FOUND),
+        },
+    },
+})
+SCHEMA["components"]["schemas"].update({
+    "BackfillRequest": _object(
+        {"start": _EPOCH, "end": _EPOCH,
+         "user_id": {**_INTEGER_ID, "nullable": True, "description": "One account; omitted = every account you can see."},
+         "batch_size": {"type": "integer", "minimum": 1, "maximum": 50_000, "default": 5000},
+         "slice_hours": {"type": "integer", "minimum": 1, "maximum": 24 * 366, "default": 24}},
+        required=("start", "end"),
+    ),
+    "BackfillQueued": _object(
+        {"group_id": {"type": "string", "nullable": True}, "task_ids": {"type": "array", "items": {"type": "string"}},
+         "start": _EPOCH, "end": _EPOCH, "user_ids": {"type": "array", "items": _INTEGER_ID},
+         "slices": {"type": "integer", "minimum": 0}, "conversions": {"type": "integer", "minimum": 0},
+         "warnings": {"type": "array", "items": {"type": "string"}}},
+        required=("group_id", "task_ids", "start", "end", "user_ids", "slices", "conversions", "warnings"),
+    ),
+    "QueuedWork": _object(
+        {"id": {"type": "string"}, "type": {"type": "string", "enum": ["task", "group"]},
+         "group_id": {"type": "string"}, "kind": {"type": "string", "enum": ["backfill", "rebuild"]},
+         **_TASK_SUMMARY, **_TASK_DETAILS, **_GROUP_DETAILS},
+        required=("id", "type", "group_id", "kind", "state"),
+    ),
+})

@@ -4,7 +4,7 @@ Every route also answers with a trailing slash; reverse() gives the form without
 """
 from django.urls import path, re_path
 
-from attribution.api import analysis_views, views
+from attribution.api import analysis_views, queue_views, views
 
 _routes = [
     path("openapi.json", views.openapi_endpoint, name="attribution_api_openapi"),
@@ -18,6 +18,8 @@ _routes = [
     path("compare", views.compare_endpoint, name="attribution_api_compare"),
     path("conversions/<int:conv_id>/journey", views.journey_endpoint, name="attribution_api_journey"),
     path("rebuilds", views.rebuilds_endpoint, name="attribution_api_rebuilds"),
+    path("backfills", queue_views.backfills_endpoint, name="attribution_api_backfills"),
+    path("tasks/<str:task_id>", queue_views.task_endpoint, name="attribution_api_task"),
     path("analysis/paths", analysis_views.paths_endpoint, name="attribution_api_analysis_paths"),
     path("analysis/path-length", analysis_views.path_length_endpoint, name="attribution_api_analysis_path_length"),
     path("analysis/time-lag", analysis_views.time_lag_endpoint, name="attribution_api_analysis_time_lag"),

@@ -412,8 +412,9 @@ def schedule_export(request, model_id):
 
 # --- rebuilds ---------------------------------------------------------------------------------
 
-def _rebuild_accounts(request, body):
-    """The account ids a rebuild covers (None = all accounts, for superusers only)."""
+def requested_accounts(request, body):
+    """The account ids queued work (a rebuild, a backfill) covers: `user_id`, else every account
+    the caller sees (None = all accounts, for superusers only)."""
     account_id = body.get("user_id")
     if account_id is not None:
         tenancy.require_account(request.user, account_id)
@@ -423,7 +424,7 @@ def _rebuild_accounts(request, body):
         return [account_id]
     visible = tenancy.visible_account_ids(request.user)
     if visible is not None and not visible:
-        raise forbidden("No Prosper202 account is assigned to you, so there is nothing to rebuild.")
+        raise forbidden("No Prosper202 account is assigned to you, so there is nothing to queue.")
     return None if visible is None else sorted(visible)
 
 
@@ -449,7 +450,7 @@ _REBUILD_FIELD_NAMES = {"--start": "start", "--end": "end", "--user": "user_id",
 
 def start_rebuild(request):
     body = serializers.rebuild_request_from_body(_json_body(request))
-    account_ids = _rebuild_accounts(request, body)
+    account_ids = requested_accounts(request, body)
     model_ids = _rebuild_models(request, body, account_ids)
     try:
         work = services.enqueue_rebuilds(

@@ -5,6 +5,7 @@ test's database transaction, with a superuser's Bearer token; every response mus
 (status, content type, body schema, headers) and none may be a 5xx. Bounded and deterministic:
 few examples, derandomized, no example database, no network.
 """
+import re
 import time
 from decimal import Decimal
 
@@ -42,7 +43,7 @@ def _api_routes():
     routes = set()
     for pattern in api.url_patterns:
         if isinstance(pattern, URLPattern) and pattern.name and pattern.name != "attribution_api_openapi":
-            route = str(pattern.pattern).replace("<int:", "{").replace(">", "}")
+            route = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(pattern.pattern))
             routes.add("/" + route)
     return routes
 
