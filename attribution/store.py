@@ -17,7 +17,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
-from tracker.sql import chunks, insert_rows, placeholders
+from tracker.sql import chunks, insert_numeric_rows, placeholders
 
 SCHEDULED_CRONJOB_TYPE = "attr"
 REBUILD_CRONJOB_LOG_ID = 2
@@ -128,6 +128,7 @@ def replace_snapshots(*, model_ids, hour_start, hour_end, snapshot_rows, credit_
     lookback_end, clicks, conversions, revenue, cost). credit_rows: (model_id, date_hour,
     conv_id, click_id, position, credit); each hangs under its model's global snapshot of that
     hour, whose id is read back after the insert (the per-user lock makes it the only one).
+    Both are written by `insert_numeric_rows` (numbers and the scope type, no escaping).
     Returns the number of rows written.
     """
     if not connection.in_atomic_block:
@@ -144,7 +145,7 @@ def replace_snapshots(*, model_ids, hour_start, hour_end, snapshot_rows, credit_
         for ids in chunks(old_ids):
             cursor.execute(f"DELETE FROM {credits} WHERE snapshot_id IN ({placeholders(len(ids))})", ids)
             cursor.execute(f"DELETE FROM {snapshots} WHERE snapshot_id IN ({placeholders(len(ids))})", ids)
-        insert_rows(
+        insert_numeric_rows(
             cursor, "202_attribution_snapshots", SNAPSHOT_COLUMNS,
             [(*row, created_at) for row in snapshot_rows],
         )
@@ -156,7 +157,7 @@ def replace_snapshots(*, model_ids, hour_start, hour_end, snapshot_rows, credit_
             [*model_ids, hour_start, hour_end],
         )
         global_ids = {(model_id, hour): snapshot_id for model_id, hour, snapshot_id in cursor.fetchall()}
-        insert_rows(
+        insert_numeric_rows(
             cursor, "202_attribution_touchpoints", TOUCH_CREDIT_COLUMNS,
             [
                 (global_ids[(model_id, hour)], conv_id, click_id, position, credit, credit, created_at)

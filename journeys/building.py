@@ -3,6 +3,7 @@
 Everything here takes plain values (named tuples, dataclasses, ints) so the rules are tested
 without a database and the backfill's hot loop stays cheap.
 """
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -17,6 +18,7 @@ from journeys.rules import (
 MATCH_CAMPAIGN = "campaign"
 MATCH_VISITOR = "visitor"
 
+
 class Candidate(NamedTuple):
     """A `202_clicks` row of the conversion's account and campaign (ip_id only in visitor mode)."""
 
@@ -25,8 +27,9 @@ class Candidate(NamedTuple):
     ip_id: int | None = None
 
 
-@dataclass(frozen=True)
-class JourneyTouchSpec:
+class JourneyTouchSpec(NamedTuple):
+    """A touch as written to `202_conversion_touchpoints` (a tuple: a backfill makes millions)."""
+
     click_id: int
     click_time: int
     position: int
@@ -48,123 +51,137 @@ def build_journey(conversion, candidates, *, lookback_seconds, max_touches,
     """Build one conversion's journey by SPEC §4.1 steps 1-4.
 
     `conversion` needs conv_id, click_id, click_time and conv_time; `candidates` are clicks of
-    its account and campaign in any order, duplicates and out-of-window rows allowed. In visitor
-    mode only candidates with `visitor_ip_id` count, and a None visitor means the converting
-    click has no `202_clicks_advance` row: the journey is that click alone.
+    its account and campaign in any order, duplicates and out-of-window rows allowed. Rows
+    sharing a click_id are one click at the smallest click_time among its candidate rows. In
+    visitor mode only candidates with `visitor_ip_id` count, and a None visitor means the
+    converting click has no `202_clicks_advance` row: the journey is that click alone.
     """
     conv_time = conversion.conv_time
     start = window_start(conv_time, lookback_seconds)
     flags = set()
-    latest_time = {}
+    earliest = {}
     if match == MATCH_VISITOR and visitor_ip_id is None:
         flags.add(FLAG_VISITOR_UNKNOWN)
     else:
         by_visitor = match == MATCH_VISITOR
         for candidate in candidates:
-            click_id, click_time = candidate[0], candidate[1]
-            if click_time < start or click_time > conv_time:
-                continue
-            if by_visitor and candidate[2] != visitor_ip_id:
-                continue
-            # Duplicate click rows: the click counts once, at its latest time in the window.
-            if latest_time.get(click_id, -1) < click_time:
-                latest_time[click_id] = click_time
-    kept = sorted(latest_time.items(), key=_recency_key, reverse=True)[:max_touches]
-    if not any(click_id == conversion.click_id for click_id, _ in kept):
-        kept.append((conversion.click_id, conversion.click_time))
+            click_time = candidate[1]
+            if start <= click_time <= conv_time and (not by_visitor or candidate[2] == visitor_ip_id):
+                click_id = candidate[0]
+                if earliest.get(click_id, click_time) >= click_time:
+                    earliest[click_id] = click_time
+    # (click_time, click_id) pairs: tuple order is the cap's order, newest first when reversed.
+    kept = sorted(zip(earliest.values(), earliest.keys()), reverse=True)[:max_touches]
+    if conversion.click_id not in {click_id for _, click_id in kept}:
+        kept.append((conversion.click_time, conversion.click_id))
         flags.add(FLAG_ADDED_CONVERTING_CLICK)
-    kept.sort(key=_recency_key)
+    kept.sort()
     if len(kept) > max_touches:
         flags.add(FLAG_BEYOND_CAP)
-    if any(click_time < start or click_time > conv_time for _, click_time in kept):
+    if kept[0][0] < start or kept[-1][0] > conv_time:
         flags.add(FLAG_OUTSIDE_WINDOW)
     touches = tuple(
         JourneyTouchSpec(click_id, click_time, position)
-        for position, (click_id, click_time) in enumerate(kept)
+        for position, (click_time, click_id) in enumerate(kept)
     )
     return BuiltJourney(conversion.conv_id, touches, frozenset(flags))
 
 
-def _recency_key(pair):
-    click_id, click_time = pair
-    return click_time, click_id
+def top_clicks(rows, max_touches):
+    """The rows of the `max_touches` most recent clicks among `rows`, which are candidate rows
+    of one conversion's window sorted newest first ((click_time, click_id) descending).
 
-
-class _Collecting:
-    __slots__ = ("conv_id", "conv_time", "start", "visitor", "seen", "rows")
-
-    def __init__(self, conv_id, conv_time, start, visitor):
-        self.conv_id, self.conv_time, self.start, self.visitor = conv_id, conv_time, start, visitor
-        self.seen = set()
-        self.rows = []
+    A click's time is its smallest row time (SPEC §4.1 step 2); without duplicate rows (the
+    usual case) that is simply the first `max_touches` rows.
+    """
+    earliest = {}
+    for row in rows:
+        earliest[row[0]] = row[1]  # rows go newest first: the last one of a click is its earliest
+    if len(earliest) == len(rows):
+        return rows[:max_touches]
+    kept = {click_id for _, click_id in sorted(zip(earliest.values(), earliest.keys()), reverse=True)[:max_touches]}
+    return [row for row in rows if row[0] in kept]
 
 
 class CandidateCollector:
-    """Keeps, per conversion, only the candidates that can end up in its journey.
+    """The candidate rows each conversion of one group needs, from the group's clicks read
+    newest first (a group: one account and campaign; in visitor mode also one visitor).
 
-    Clicks are fed newest first ((click_time, click_id) descending, the cap's order). A
-    conversion takes clicks at or before its conv_time until it holds `max_touches` distinct
-    clicks or the clicks fall before its window; once every conversion is satisfied the caller
-    stops reading. Feeding `build_journey` these rows gives exactly the journey it would build
-    from every click of the range, with memory bounded by the cap instead of the range.
+    Conversions are resolved newest first. One is *complete* once the read has passed its
+    window start: it then holds every candidate row of its window, exact. One is *capped* once
+    it holds `max_touches` distinct clicks before that: its clicks are exact unless one of them
+    has a row the read has not reached (an older duplicate row), which only the caller can
+    check, with `capped()`. Memory stays bounded by the cap: the collector holds the rows at or
+    before its newest unresolved conversion, fewer than `max_touches` distinct clicks (plus the
+    slice being fed).
     """
 
-    def __init__(self, conversions, *, lookback_seconds, max_touches, visitors=None):
-        """`conversions`: (conv_id, conv_time) pairs; `visitors`: conv_id -> ip_id (visitor mode)."""
+    def __init__(self, conversions, *, lookback_seconds, max_touches):
+        """`conversions`: (conv_id, conv_time) pairs of the group."""
+        self.lookback_seconds = lookback_seconds
         self.max_touches = max_touches
-        self.by_visitor = visitors is not None
-        self._pending = sorted(
-            (
-                _Collecting(conv_id, conv_time, window_start(conv_time, lookback_seconds),
-                            visitors.get(conv_id) if self.by_visitor else None)
-                for conv_id, conv_time in conversions
-            ),
-            key=lambda c: c.conv_time,
-            reverse=True,
-        )
-        self._active = []
-        self._done = {}
+        self._pending = deque(sorted(conversions, key=lambda c: (c[1], c[0]), reverse=True))
+        self._rows = []  # fed rows no later than the newest pending conversion, newest first
+        self._head = 0  # rows before it are later than every pending conversion
+        self._counts = {}  # click_id -> its rows in self._rows[self._head:]
+        self._resolved = {}
+        self._capped = {}
 
     @property
     def wants_more(self):
-        return bool(self._pending or self._active)
+        return bool(self._pending)
 
-    def feed(self, rows):
-        """Consume Candidate rows sorted newest first; returns whether more rows are wanted."""
-        for row in rows:
-            click_time = row[1]
-            while self._pending and self._pending[0].conv_time >= click_time:
-                self._active.append(self._pending.pop(0))
-            finished = False
-            for conversion in self._active:
-                if click_time < conversion.start:
-                    finished = True
-                    continue
-                if self.by_visitor and row[2] != conversion.visitor:
-                    continue
-                if row[0] not in conversion.seen:
-                    conversion.seen.add(row[0])
-                    conversion.rows.append(row)
-                    if len(conversion.seen) >= self.max_touches:
-                        finished = True
-            if finished:
-                self._retire(row[1])
-            if not self.wants_more:
-                return False
+    def feed(self, rows, read_down_to):
+        """Take the group's rows with click_time in [read_down_to, the previous read_down_to),
+        sorted newest first, and resolve every conversion they settle. Returns wants_more."""
+        if self._pending:
+            newest = self._pending[0][1]
+            counts = self._counts
+            for row in rows:
+                if row[1] <= newest:
+                    self._rows.append(row)
+                    counts[row[0]] = counts.get(row[0], 0) + 1
+        while self._pending:
+            conv_id, conv_time = self._pending[0]
+            self._drop_later_than(conv_time)
+            start = window_start(conv_time, self.lookback_seconds)
+            if read_down_to <= start:
+                rows = self._rows[self._head:]
+                in_window = next((i for i, row in enumerate(rows) if row[1] < start), len(rows))
+                self._resolved[conv_id] = top_clicks(rows[:in_window], self.max_touches)
+            elif len(self._counts) >= self.max_touches:
+                if len(self._counts) == len(self._rows) - self._head:  # no duplicate rows held
+                    kept = self._rows[self._head:self._head + self.max_touches]
+                else:
+                    kept = top_clicks(self._rows[self._head:], self.max_touches)
+                self._resolved[conv_id] = kept
+                self._capped[conv_id] = Counter(row[0] for row in kept)
+            else:
+                break
+            self._pending.popleft()
         return self.wants_more
 
-    def _retire(self, click_time):
-        still_active = []
-        for conversion in self._active:
-            if click_time < conversion.start or len(conversion.seen) >= self.max_touches:
-                self._done[conversion.conv_id] = conversion.rows
-            else:
-                still_active.append(conversion)
-        self._active = still_active
+    def _drop_later_than(self, conv_time):
+        rows, counts, head = self._rows, self._counts, self._head
+        while head < len(rows) and rows[head][1] > conv_time:
+            click_id = rows[head][0]
+            counts[click_id] -= 1
+            if not counts[click_id]:
+                del counts[click_id]
+            head += 1
+        if head > 1024 and head * 2 > len(rows):
+            del rows[:head]
+            head = 0
+        self._head = head
 
     def candidates(self):
-        """conv_id -> the candidate rows kept for it (every conversion, possibly empty)."""
-        result = dict(self._done)
-        for conversion in self._pending + self._active:
-            result[conversion.conv_id] = conversion.rows
+        """conv_id -> candidate rows kept for it (every conversion of the group, maybe empty)."""
+        result = dict(self._resolved)
+        for conv_id, _ in self._pending:
+            result[conv_id] = []
         return result
+
+    def capped(self):
+        """conv_id -> {click_id: rows seen} of the conversions resolved by the cap: one of them
+        is exact only if no kept click has more rows than were seen (see the class docstring)."""
+        return self._capped

@@ -2,18 +2,28 @@
 atomic batched journey writes. Nothing else in the journeys app builds SQL.
 
 202 table names start with a digit, so every statement quotes them with the backend's
-`quote_name`; values are always query parameters.
+`quote_name`; values are query parameters, except integer IN lists and numeric rows, which
+`tracker.sql` formats itself (no escaping needed, no parameter limit).
 """
 from collections import defaultdict
 from decimal import Decimal
+from operator import itemgetter
 from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connections, transaction
 
 from journeys.building import MATCH_VISITOR, Candidate, CandidateCollector
-from journeys.rules import FLAG_BEYOND_CAP, FLAG_OUTSIDE_WINDOW, FLAG_VISITOR_UNKNOWN, SettingRow
-from tracker.sql import IN_LIST_SIZE, chunks, placeholders, rows_for_ids
+from journeys.rules import (
+    FLAG_BEYOND_CAP,
+    FLAG_OUTSIDE_WINDOW,
+    FLAG_VISITOR_UNKNOWN,
+    SettingRow,
+    window_start,
+)
+from tracker import schema
+from tracker.schema_check import key_names
+from tracker.sql import IN_LIST_SIZE, chunks, insert_numeric_rows, integer_list, placeholders, rows_for_ids
 
 CONVERSIONS = "202_conversion_logs"
 CLICKS = "202_clicks"
@@ -23,11 +33,18 @@ USERS = "202_users"
 CAMPAIGNS = "202_aff_campaigns"
 SETTINGS = "202_attribution_settings"
 
-# Rows per candidate read: a campaign with millions of clicks in its window is read in slices
-# that start small (most groups need little more than the cap) and double up to this size.
-CANDIDATE_CHUNK_ROWS = 10_000
-# Rows per multi-row INSERT statement.
-ROWS_PER_INSERT = 2000
+# Prosper202's keys of 202_clicks that candidate reads name (the optional one is
+# tracker.schema.CAMPAIGN_TIME_KEY).
+USER_TIME_KEY = "user_click_time"
+CAMPAIGN_KEY = "aff_campaign_id"
+# Click rows one candidate read brings into memory at once: a slice of the walk, or a group of
+# campaigns read whole.
+CANDIDATE_SLICE_ROWS = 50_000
+# Click ids per duplicate-row check (an index-only GROUP BY).
+DUPLICATE_CHECK_IDS = 5000
+# MariaDB's multi-range read buffer for candidate reads (rows fetched in table order per fill).
+MULTI_RANGE_READ_BUFFER = 4 * 1024 * 1024
+TOUCHPOINT_COLUMNS = ("conv_id", "click_id", "click_time", "position", "created_at")
 
 
 FIVE_PLACES = Decimal("0.00001")
@@ -226,131 +243,270 @@ def visitors_of_clicks(click_ids, using=None):
 
 
 def collect_candidates(conversions, *, lookback_seconds, max_touches, visitors=None, using=None):
-    """conv_id -> candidate clicks for a batch of conversions, read on the heavy-read database.
+    """conv_id -> candidate clicks of a batch of conversions (SPEC §4.1 steps 1-2), read on the
+    heavy-read database; `build_journey` makes the journeys from them.
 
-    One read per account of the batch, for the batch's campaigns of that account, covering
-    [earliest window start, latest conv_time]: the only time index Prosper202 guarantees on
-    202_clicks is (user_id, click_time), so a read per campaign would walk the account's same
-    index range once per campaign. The read goes newest first in slices (growing up to
-    CANDIDATE_CHUNK_ROWS); a campaign leaves the read as soon as every conversion of it holds
-    its capped journey (see CandidateCollector). With `visitors` (conv_id -> ip_id, visitor
-    mode) only clicks of those visitors are read; conversions missing from it get no candidates.
+    Conversions are grouped by account and campaign (and visitor, in visitor mode). One read of
+    `202_clicks` for the whole batch (`_ClickRead`) gives every group its clicks newest first,
+    and each group keeps only what its conversions can use (`CandidateCollector`): memory is
+    bounded by the batch, the cap and one slice of the read, never by the window. A conversion
+    resolved by the cap whose kept clicks have rows the read never reached (older duplicate rows,
+    rare) is then recomputed exactly in SQL. With `visitors` (conv_id -> ip_id) only clicks of
+    the conversion's visitor count; conversions missing from it get no candidates.
     """
-    connection = connections[using or settings.HEAVY_READ_DATABASE]
-    accounts = defaultdict(lambda: defaultdict(list))
-    for conversion in conversions:
-        if visitors is None or visitors.get(conversion.conv_id) is not None:
-            accounts[conversion.user_id][conversion.campaign_id].append(conversion)
+    alias = using or settings.HEAVY_READ_DATABASE
     candidates = {conversion.conv_id: [] for conversion in conversions}
-    with connection.cursor() as cursor:
-        for user_id, campaigns in accounts.items():
-            members = [c for campaign in campaigns.values() for c in campaign]
-            collectors = {
-                campaign_id: CandidateCollector(
-                    [(c.conv_id, c.conv_time) for c in campaign],
-                    lookback_seconds=lookback_seconds,
-                    max_touches=max_touches,
-                    visitors=None if visitors is None else {c.conv_id: visitors[c.conv_id] for c in campaign},
-                )
-                for campaign_id, campaign in campaigns.items()
-            }
-            window = (
-                min(max(0, c.conv_time - lookback_seconds) for c in members),
-                max(c.conv_time for c in members),
-            )
-            ips = None if visitors is None else sorted({visitors[c.conv_id] for c in members})
-            first_slice = 2 * max_touches * len(collectors) + 4 * len(members)
-            _walk_clicks_newest_first(cursor, connection, user_id, collectors, window, ips, first_slice)
-            for collector in collectors.values():
-                candidates.update(collector.candidates())
+    groups = defaultdict(list)
+    for conversion in conversions:
+        ip_id = None if visitors is None else visitors.get(conversion.conv_id)
+        if visitors is None or ip_id is not None:
+            groups[(conversion.user_id, conversion.campaign_id, ip_id)].append(conversion)
+    if not groups:
+        return candidates
+    collectors = {
+        key: CandidateCollector(
+            [(c.conv_id, c.conv_time) for c in members], lookback_seconds=lookback_seconds,
+            max_touches=max_touches,
+        )
+        for key, members in groups.items()
+    }
+    members = [c for group in groups.values() for c in group]
+    _ClickRead(alias, collectors, by_visitor=visitors is not None).run(
+        low=min(window_start(c.conv_time, lookback_seconds) for c in members),
+        oldest=min(c.conv_time for c in members),
+        newest=max(c.conv_time for c in members),
+    )
+    for collector in collectors.values():
+        candidates.update(collector.candidates())
+    group_of = {c.conv_id: key for key, group in groups.items() for c in group}
+    conversion_of = {c.conv_id: c for c in members}
+    for conv_id in _not_exact(connections[alias], collectors):
+        candidates[conv_id] = _exact_candidates(
+            connections[alias], conversion_of[conv_id], group_of[conv_id][2],
+            lookback_seconds=lookback_seconds, max_touches=max_touches,
+        )
     return candidates
 
 
-def _walk_clicks_newest_first(cursor, connection, user_id, collectors, window, ips, slice_rows):
-    """Feed each campaign's collector its clicks in the window, newest first, slice by slice.
+class _ClickRead:
+    """One batch's read of `202_clicks`, newest first, feeding each group's collector.
 
-    Slices are ordered by click_time only, so the (user_id, click_time) index serves them
-    without a sort; the last second of a full slice is re-read whole by the next slice so ties
-    are ordered by click_id in Python.
+    It walks time slices from the batch's newest conversion down to its earliest window start,
+    one query per slice for every account, campaign (and visitor) still wanting clicks; groups
+    leave as soon as their conversions are resolved. With the optional
+    `schema.CAMPAIGN_TIME_KEY` a slice is one index range per campaign. Without it a slice is a
+    range of Prosper202's `(user_id, click_time)` key, which also holds the other campaigns'
+    clicks: after the batch's own span, when the remaining campaigns have fewer clicks in all
+    (`aff_campaign_id` key) than the accounts have in the rest of the window, those campaigns
+    are read whole instead (sparse campaigns whose journeys reach back to the window start).
+    Both decisions use index-only counts. On MariaDB each read fetches rows in table order
+    (multi-range read), so a page of 202_clicks is read once per slice, not once per row.
     """
-    low, upper = window
-    slice_rows = max(2, min(slice_rows, CANDIDATE_CHUNK_ROWS))
-    wanted = sorted(collectors)
-    while wanted and upper >= low:
-        if ips is None:
-            base = (
-                f"SELECT c.click_id, c.click_time, c.aff_campaign_id FROM {_q(connection, CLICKS)} c"
-                f" WHERE c.user_id = %s AND c.aff_campaign_id IN ({placeholders(len(wanted))})"
+
+    def __init__(self, alias, collectors, *, by_visitor):
+        self.connection = connections[alias]
+        self.collectors = collectors
+        self.by_visitor = by_visitor
+        self.keys = key_names(CLICKS, alias)
+
+    def run(self, *, low, oldest, newest):
+        """Read [low, newest]: the batch's own span [oldest, newest] first, then back to low."""
+        campaign_time = schema.CAMPAIGN_TIME_KEY.name in self.keys
+        index = schema.CAMPAIGN_TIME_KEY.name if campaign_time else USER_TIME_KEY
+        high, width = newest, newest - max(low, oldest) + 1
+        span_rows = self._count(index, self._wanted(), max(low, oldest), newest)
+        if span_rows > CANDIDATE_SLICE_ROWS:
+            width = max(1, width * CANDIDATE_SLICE_ROWS // span_rows)
+        may_read_whole_campaigns = not campaign_time
+        while high >= low and (wanted := self._wanted()):
+            if may_read_whole_campaigns and high < oldest:
+                may_read_whole_campaigns = False  # decided once, right after the batch's own span
+                if self._campaigns_are_cheaper(wanted, low, high):
+                    self._read_whole_campaigns(wanted, low, high)
+                    return
+            slice_low = max(low, high - width + 1)
+            rows = self._rows(index, wanted, slice_low, high)
+            self._feed(wanted, rows, slice_low)
+            high = slice_low - 1
+            width = max(1, min(4 * width, width * CANDIDATE_SLICE_ROWS // max(1, len(rows))))
+
+    def _wanted(self):
+        return [key for key, collector in self.collectors.items() if collector.wants_more]
+
+    def _campaigns_are_cheaper(self, wanted, low, high):
+        walk = self._count(USER_TIME_KEY, wanted, low, high)
+        if walk <= CANDIDATE_SLICE_ROWS:
+            return False
+        campaign_ids = integer_list(key[1] for key in wanted)
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT COUNT(*) FROM (SELECT 1 FROM {_q(self.connection, CLICKS)}{self._hint(CAMPAIGN_KEY)}"
+                f" WHERE aff_campaign_id IN ({campaign_ids}) LIMIT %s) history",
+                [walk],
             )
-            base_params = [user_id, *wanted]
-        else:
-            base = (
-                f"SELECT c.click_id, c.click_time, c.aff_campaign_id, a.ip_id FROM {_q(connection, CLICKS)} c"
-                f" JOIN {_q(connection, CLICKS_ADVANCE)} a ON a.click_id = c.click_id"
-                f" WHERE c.user_id = %s AND c.aff_campaign_id IN ({placeholders(len(wanted))})"
-                f" AND a.ip_id IN ({placeholders(len(ips))})"
+            return cursor.fetchone()[0] < walk
+
+    def _read_whole_campaigns(self, wanted, low, high):
+        """Read the wanted campaigns' clicks in [low, high], a group of campaigns at a time
+        holding about CANDIDATE_SLICE_ROWS clicks in all (index-only counts first)."""
+        campaign_ids = integer_list(key[1] for key in wanted)
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT aff_campaign_id, COUNT(*) FROM {_q(self.connection, CLICKS)}{self._hint(CAMPAIGN_KEY)}"
+                f" WHERE aff_campaign_id IN ({campaign_ids}) GROUP BY aff_campaign_id"
             )
-            base_params = [user_id, *wanted, *ips]
-        cursor.execute(
-            base + " AND c.click_time >= %s AND c.click_time <= %s ORDER BY c.click_time DESC LIMIT %s",
-            [*base_params, low, upper, slice_rows],
-        )
-        rows = cursor.fetchall()
-        last_slice = len(rows) < slice_rows
-        if not last_slice:
-            oldest = rows[-1][1]
-            if rows[0][1] == oldest:
-                # A whole slice within one second: read that second completely.
-                cursor.execute(base + " AND c.click_time = %s", [*base_params, oldest])
-                rows = cursor.fetchall()
-                upper = oldest - 1
-            else:
-                rows = [row for row in rows if row[1] > oldest]
-                upper = oldest
+            history = dict(cursor.fetchall())
         by_campaign = defaultdict(list)
+        for key in wanted:
+            by_campaign[key[1]].append(key)
+        parts, part, part_rows = [], [], 0
+        for campaign_id in sorted(by_campaign):
+            part.extend(by_campaign[campaign_id])
+            part_rows += history.get(campaign_id, 0)
+            if part_rows >= CANDIDATE_SLICE_ROWS:
+                parts.append(part)
+                part, part_rows = [], 0
+        for keys in parts + [part] if part else parts:
+            self._feed(keys, self._rows(CAMPAIGN_KEY, keys, low, high), low)
+
+    def _hint(self, index):
+        """MySQL/MariaDB: name the key (the optimizer would pick `aff_campaign_id` for a long
+        campaign list and read every click those campaigns ever had); SQLite chooses itself."""
+        if self.connection.vendor != "mysql" or index not in self.keys:
+            return ""
+        return f" FORCE INDEX (`{index}`)"
+
+    def _filters(self, index, keys, low, high):
+        """WHERE clause (and JOIN in visitor mode) selecting the groups' clicks in [low, high]."""
+        join = ""
+        where = [
+            f"c.user_id IN ({integer_list(key[0] for key in keys)})",
+            f"c.aff_campaign_id IN ({integer_list(key[1] for key in keys)})",
+            "c.click_time >= %s AND c.click_time <= %s",
+        ]
+        if self.by_visitor:
+            join = f" JOIN {_q(self.connection, CLICKS_ADVANCE)} a ON a.click_id = c.click_id"
+            where.append(f"a.ip_id IN ({integer_list(key[2] for key in keys)})")
+        return f"{_q(self.connection, CLICKS)} c{self._hint(index)}{join} WHERE {' AND '.join(where)}", [low, high]
+
+    def _count(self, index, keys, low, high):
+        """Clicks of the groups' accounts (`user_click_time`) or campaigns in [low, high]:
+        an index-only count that sizes slices and chooses the read."""
+        if not keys or high < low:
+            return 0
+        column, values = ("c.user_id", {key[0] for key in keys})
+        if index != USER_TIME_KEY:
+            column, values = ("c.aff_campaign_id", {key[1] for key in keys})
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT COUNT(*) FROM {_q(self.connection, CLICKS)} c{self._hint(index)}"
+                f" WHERE {column} IN ({integer_list(values)}) AND c.click_time >= %s AND c.click_time <= %s",
+                [low, high],
+            )
+            return cursor.fetchone()[0]
+
+    def _rows(self, index, keys, low, high):
+        """The groups' clicks in [low, high] as (click_id, click_time, ip_id, user_id,
+        campaign_id), newest first ((click_time, click_id) descending, sorted here so that the
+        server may fetch them in table order)."""
+        source, params = self._filters(index, keys, low, high)
+        ip_column = "a.ip_id" if self.by_visitor else "NULL"
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                _multi_range_read(self.connection)
+                + f"SELECT c.click_id, c.click_time, {ip_column}, c.user_id, c.aff_campaign_id FROM {source}",
+                params,
+            )
+            rows = cursor.fetchall()
+        return sorted(rows, key=_NEWEST_FIRST, reverse=True)
+
+    def _feed(self, keys, rows, read_down_to):
+        by_group = defaultdict(list)
         for row in rows:
-            by_campaign[row[2]].append(Candidate(row[0], row[1], row[3] if ips is not None else None))
-        for campaign_id, campaign_rows in by_campaign.items():
-            collectors[campaign_id].feed(_newest_first(campaign_rows))
-        if last_slice:
-            return
-        wanted = [campaign_id for campaign_id in wanted if collectors[campaign_id].wants_more]
-        slice_rows = min(2 * slice_rows, CANDIDATE_CHUNK_ROWS)
+            by_group[(row[3], row[4], row[2])].append(Candidate(row[0], row[1], row[2]))
+        for key in keys:
+            self.collectors[key].feed(by_group.get(key, ()), read_down_to)
 
 
-def _newest_first(rows):
-    return sorted(rows, key=lambda row: (row[1], row[0]), reverse=True)
+_NEWEST_FIRST = itemgetter(1, 0)
+
+
+def _multi_range_read(connection):
+    """MariaDB: fetch a range's rows in table order (multi-range read) and keep long IN lists as
+    ranges, for this statement only. Other backends read as they choose."""
+    if connection.vendor == "mysql" and connection.mysql_is_mariadb:
+        return (
+            "SET STATEMENT optimizer_switch='mrr=on,mrr_sort_keys=on,mrr_cost_based=off',"
+            f" mrr_buffer_size={MULTI_RANGE_READ_BUFFER}, in_predicate_conversion_threshold=0 FOR "
+        )
+    return ""
+
+
+def _not_exact(connection, collectors):
+    """Conversions resolved by the cap that kept a click with more rows in `202_clicks` than the
+    read gave them: an older duplicate row may lower that click's time (SPEC §4.1 step 2)."""
+    seen = {}
+    for collector in collectors.values():
+        seen.update(collector.capped())
+    rows_of = _duplicated_clicks(connection, {click_id for counts in seen.values() for click_id in counts})
+    if not rows_of:
+        return []
+    return [
+        conv_id for conv_id, counts in seen.items()
+        if any(rows_of.get(click_id, 1) > count for click_id, count in counts.items())
+    ]
+
+
+def _duplicated_clicks(connection, click_ids):
+    """click_id -> rows, for the given clicks having more than one `202_clicks` row (index-only)."""
+    found = {}
+    with connection.cursor() as cursor:
+        for chunk in chunks(sorted(click_ids), DUPLICATE_CHECK_IDS):
+            cursor.execute(
+                f"SELECT click_id, COUNT(*) FROM {_q(connection, CLICKS)} WHERE click_id IN ({integer_list(chunk)})"
+                " GROUP BY click_id HAVING COUNT(*) > 1"
+            )
+            found.update(cursor.fetchall())
+    return found
+
+
+def _exact_candidates(connection, conversion, ip_id, *, lookback_seconds, max_touches):
+    """SPEC §4.1 steps 1-2 for one conversion in one GROUP BY: its `max_touches` most recent
+    clicks, each at its smallest click_time among its candidate rows."""
+    visitor_join, params = "", []
+    if ip_id is not None:
+        visitor_join = f" JOIN {_q(connection, CLICKS_ADVANCE)} a ON a.click_id = c.click_id AND a.ip_id = %s"
+        params.append(ip_id)
+    params += [conversion.user_id, conversion.campaign_id, window_start(conversion.conv_time, lookback_seconds),
+               conversion.conv_time, max_touches]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT c.click_id, MIN(c.click_time) AS first_time FROM {_q(connection, CLICKS)} c{visitor_join}"
+            " WHERE c.user_id = %s AND c.aff_campaign_id = %s AND c.click_time >= %s AND c.click_time <= %s"
+            " GROUP BY c.click_id ORDER BY first_time DESC, c.click_id DESC LIMIT %s",
+            params,
+        )
+        return [Candidate(click_id, click_time, ip_id) for click_id, click_time in cursor.fetchall()]
 
 
 def replace_journeys(journeys, *, created_at, using="default"):
     """Delete these conversions' touchpoints and insert their new journeys; returns rows written.
 
     Old rows are deleted only for the conversions that have some (a first backfill deletes
-    nothing), then multi-row INSERTs: executemany on a plain INSERT ... VALUES (%s, ...) is
-    rewritten by mysqlclient into INSERT ... VALUES (...), (...) statements. Runs inside the
-    caller's transaction or one of its own.
+    nothing), then multi-row INSERTs of pre-formatted numbers (`insert_numeric_rows`). Runs
+    inside the caller's transaction or one of its own, so a conversion never has a partial
+    journey (SPEC §4.1 step 5).
     """
     connection = connections[using]
     table = _q(connection, TOUCHPOINTS)
-    rows = [
-        (journey.conv_id, touch.click_id, touch.click_time, touch.position, created_at)
-        for journey in journeys
-        for touch in journey.touches
-    ]
+    rows = [(journey.conv_id, *touch, created_at) for journey in journeys for touch in journey.touches]
     with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
         for chunk in chunks([journey.conv_id for journey in journeys], IN_LIST_SIZE):
-            cursor.execute(
-                f"SELECT DISTINCT conv_id FROM {table} WHERE conv_id IN ({placeholders(len(chunk))})", chunk
-            )
+            cursor.execute(f"SELECT DISTINCT conv_id FROM {table} WHERE conv_id IN ({integer_list(chunk)})")
             stale = [row[0] for row in cursor.fetchall()]
             if stale:
-                cursor.execute(f"DELETE FROM {table} WHERE conv_id IN ({placeholders(len(stale))})", stale)
-        for chunk in chunks(rows, ROWS_PER_INSERT):
-            cursor.executemany(
-                f"INSERT INTO {table} (conv_id, click_id, click_time, position, created_at)"
-                " VALUES (%s, %s, %s, %s, %s)",
-                chunk,
-            )
+                cursor.execute(f"DELETE FROM {table} WHERE conv_id IN ({integer_list(stale)})")
+        insert_numeric_rows(cursor, TOUCHPOINTS, TOUCHPOINT_COLUMNS, rows, using=using)
     return len(rows)
 
 

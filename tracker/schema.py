@@ -345,6 +345,11 @@ TABLES = (
 
 TABLES_BY_NAME = {table.name: table for table in TABLES}
 
+# A key Prosper202 does not have, for large installs (`install_schema --recommended-indexes`):
+# it turns the journey backfill's candidate reads into one index range per campaign.
+CAMPAIGN_TIME_KEY = Key("attribution_campaign_time", ("aff_campaign_id", "click_time"))
+RECOMMENDED_KEYS = (("202_clicks", CAMPAIGN_TIME_KEY),)
+
 
 def _mysql_column(column):
     parts = [f"`{column.name}`", column.mysql_type, "NULL" if column.nullable else "NOT NULL"]
@@ -416,6 +421,20 @@ def create_statements(vendor):
         return [mysql_create_table(table) for table in TABLES]
     if vendor == "sqlite":
         return [statement for table in TABLES for statement in sqlite_create_statements(table)]
+    raise ValueError(f"install_schema supports MySQL/MariaDB and SQLite, not {vendor}")
+
+
+def add_key_statement(vendor, table_name, key):
+    """The statement adding `key` to an existing table: online on MySQL/MariaDB (built in place
+    while reads and writes go on), a plain CREATE INDEX on SQLite (which has no online DDL)."""
+    columns = ", ".join(f"`{c}`" for c in key.columns)
+    if vendor == "mysql":
+        return f"ALTER TABLE `{table_name}` ADD KEY `{key.name}` ({columns}), ALGORITHM=INPLACE, LOCK=NONE"
+    if vendor == "sqlite":
+        return (
+            f'CREATE INDEX IF NOT EXISTS "{table_name}__{key.name}" ON "{table_name}" ('
+            + ", ".join(f'"{c}"' for c in key.columns) + ")"
+        )
     raise ValueError(f"install_schema supports MySQL/MariaDB and SQLite, not {vendor}")
 
 

@@ -306,3 +306,11 @@ def _mysql_type_difference(expected, actual):
         return actual_capacity < expected_capacity, expected != actual
     # A different family (say varchar where an integer belongs) cannot be trusted with our values.
     return expected != actual, expected != actual
+
+
+def key_names(table_name, using="default"):
+    """Names of the keys a live table has, primary key excluded (SQLite's without
+    install_schema's table prefix); empty when the table is missing. Readers use it to pick
+    an optional key such as `schema.CAMPAIGN_TIME_KEY` when an operator has added it."""
+    live = _introspect(connections[using], table_name)
+    return set() if live is None else set(live.keys)

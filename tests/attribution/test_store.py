@@ -1,5 +1,6 @@
 """attribution.store: the Markov fit's non-converting clicks, the snapshot writer, locks and cron markers."""
 import threading
+from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
@@ -28,7 +29,7 @@ def test_replace_snapshots_swaps_a_chunk_and_hangs_credits_under_global_rows(tra
     account = tracker.account()
     model = make_model(account, "linear")
     other = make_model(account, "last_touch")
-    row = (model.model_id, account.user_id, "global", None, H, H, H + 3599, 1, 1, "2.0000", "0.5000")
+    row = (model.model_id, account.user_id, "global", None, H, H, H + 3599, 1, 1, Decimal("2.0000"), Decimal("0.5000"))
     other_row = (other.model_id, *row[1:])
     with transaction.atomic():
         store.replace_snapshots(

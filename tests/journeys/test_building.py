@@ -1,5 +1,6 @@
 """Pure journey rules (SPEC §4.1, §4.3): no database."""
 import random
+from collections import Counter
 from types import SimpleNamespace
 
 import pytest
@@ -107,37 +108,80 @@ def test_visitor_mode_with_unknown_visitor_is_the_converting_click_alone():
     assert FLAG_VISITOR_UNKNOWN in journey.flags
 
 
+def test_differing_duplicate_rows_are_one_click_at_its_earliest_time():
+    # Click 7 has a recent row and an older one: it is one click at 9_200, which also decides
+    # its rank under the cap (8 at 9_500 and 9 at 9_300 are more recent).
+    candidates = [Candidate(7, 9_800), Candidate(8, 9_500), Candidate(9, 9_300), Candidate(7, 9_200)]
+    assert build(conversion(click_id=8, click_time=9_500), candidates).pairs() == [
+        (7, 9_200), (9, 9_300), (8, 9_500),
+    ]
+    capped = build(conversion(click_id=8, click_time=9_500), candidates, max_touches=2)
+    assert capped.pairs() == [(9, 9_300), (8, 9_500)]
+
+
+def test_a_duplicate_row_outside_the_window_or_of_another_visitor_is_not_a_candidate():
+    candidates = [Candidate(7, 9_800, 500), Candidate(7, 8_000, 500), Candidate(7, 9_100, 600)]
+    journey = build(conversion(click_id=7, click_time=9_800), candidates, match="visitor", visitor_ip_id=500)
+    assert journey.pairs() == [(7, 9_800)]
+    assert build(conversion(click_id=7, click_time=9_800), candidates).pairs() == [(7, 9_100)]
+
+
+def collect(conversions, clicks, max_touches, slice_bounds):
+    """Feed a collector `clicks` newest first, cut into slices at `slice_bounds` (descending)."""
+    collector = CandidateCollector(
+        [(c.conv_id, c.conv_time) for c in conversions], lookback_seconds=LOOKBACK, max_touches=max_touches,
+    )
+    ordered = sorted(clicks, key=lambda c: (c.click_time, c.click_id), reverse=True)
+    for low in [*slice_bounds, 0]:
+        collector.feed([c for c in ordered if c.click_time >= low], low)
+        ordered = [c for c in ordered if c.click_time < low]
+    return collector
+
+
 @pytest.mark.parametrize("max_touches", [1, 3, 25])
 @pytest.mark.parametrize("seed", range(8))
-def test_collector_gives_the_same_journeys_as_every_click(seed, max_touches):
-    """Feeding only what the collector keeps must not change any journey."""
+def test_collector_keeps_what_every_journey_needs_and_names_the_conversions_it_cannot_be_sure_of(
+    seed, max_touches
+):
+    """Fed in random slices, the collector's rows give each conversion the journey all rows give,
+    unless the conversion was resolved by the cap and a kept click has rows the collector never
+    saw (an older duplicate): then `capped()` lets the caller see it."""
     rng = random.Random(seed)
-    clicks = [Candidate(rng.randint(1, 120), rng.randint(8_000, 12_000), rng.choice([1, 2])) for _ in range(400)]
+    clicks = [Candidate(rng.randint(1, 150), rng.randint(7_000, 12_000)) for _ in range(400)]
+    rows_of = Counter(click.click_id for click in clicks)
     conversions = [
-        conversion(conv_id=n, click_id=rng.randint(1, 120), click_time=rng.randint(8_000, 12_000),
+        conversion(conv_id=n, click_id=rng.randint(1, 150), click_time=rng.randint(8_000, 12_000),
                    conv_time=rng.randint(8_500, 12_000))
         for n in range(1, 40)
     ]
-    for visitors in (None, {c.conv_id: rng.choice([1, 2]) for c in conversions}):
-        collector = CandidateCollector(
-            [(c.conv_id, c.conv_time) for c in conversions], lookback_seconds=LOOKBACK,
-            max_touches=max_touches, visitors=visitors,
-        )
-        collector.feed(sorted(clicks, key=lambda c: (c.click_time, c.click_id), reverse=True))
-        kept = collector.candidates()
-        match = "campaign" if visitors is None else "visitor"
-        for conv in conversions:
-            ip = None if visitors is None else visitors[conv.conv_id]
-            expected = build(conv, clicks, max_touches, match=match, visitor_ip_id=ip)
-            assert len({row.click_id for row in kept[conv.conv_id]}) <= max_touches
-            assert build(conv, kept[conv.conv_id], max_touches, match=match, visitor_ip_id=ip) == expected
+    bounds = sorted(rng.sample(range(7_000, 12_000), 6), reverse=True)
+    collector = collect(conversions, clicks, max_touches, bounds)
+
+    kept, capped = collector.candidates(), collector.capped()
+    assert not collector.wants_more
+    for conv in conversions:
+        assert len({row.click_id for row in kept[conv.conv_id]}) <= max_touches
+        unsure = any(rows_of[click_id] > seen for click_id, seen in capped.get(conv.conv_id, {}).items())
+        if not unsure:
+            assert build(conv, kept[conv.conv_id], max_touches) == build(conv, clicks, max_touches)
 
 
-def test_collector_stops_asking_once_every_conversion_is_full():
-    collector = CandidateCollector([(1, 10_000)], lookback_seconds=LOOKBACK, max_touches=2)
-    assert collector.feed([Candidate(9, 9_900)]) is True
-    assert collector.feed([Candidate(8, 9_800)]) is False
+def test_collector_flags_a_capped_conversion_whose_kept_click_has_an_unread_older_row():
+    # Cap 2: clicks 7 and 8 fill the journey before the read reaches 7's older row at 9_100.
+    collector = collect([conversion()], [Candidate(7, 9_800), Candidate(8, 9_700), Candidate(7, 9_100)], 2,
+                        slice_bounds=[9_500])
+    assert [row.click_id for row in collector.candidates()[1]] == [7, 8]
+    assert collector.capped() == {1: {7: 1, 8: 1}}
+
+
+def test_collector_resolves_a_conversion_once_the_read_passes_its_window_start():
+    collector = CandidateCollector([(1, 10_000), (2, 9_500)], lookback_seconds=LOOKBACK, max_touches=5)
+    assert collector.feed([Candidate(9, 9_900), Candidate(8, 9_400)], 9_001) is True
+    assert collector.feed([], 9_000) is True  # conversion 1's window starts at 9_000: complete
     assert [row.click_id for row in collector.candidates()[1]] == [9, 8]
+    assert collector.feed([Candidate(7, 8_600)], 8_500) is False
+    assert [row.click_id for row in collector.candidates()[2]] == [8, 7]
+    assert collector.capped() == {}
 
 
 def row(scope_type, scope_id, enabled, updated_at=100, setting_id=1):
