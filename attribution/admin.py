@@ -48,6 +48,10 @@ from tracker.tenancy import (
 from tracker.utc import utc_html
 
 SECONDS_PER_DAY = 86400
+DELETED_ROWS_MESSAGE = (
+    "Reports no longer show the deleted model; its snapshots and credit rows are deleted in the "
+    "background by a django-q2 worker (audited model_rows_deleted)."
+)
 # Fields whose change alters the numbers a rebuild writes (type, weights, whether it runs).
 NUMBER_FIELDS = ("model_type", "weighting_config", "is_active")
 
@@ -218,12 +222,14 @@ class AttributionModelAdmin(TenantAdmin):
 
     def delete_model(self, request, obj):
         services.delete_model(obj, actor=Actor.from_request(request))
+        self.message_user(request, DELETED_ROWS_MESSAGE)
 
     def delete_queryset(self, request, queryset):
         actor = Actor.from_request(request)
         with transaction.atomic():
             for model in queryset.order_by("model_id"):
                 services.delete_model(model, actor=actor)
+        self.message_user(request, DELETED_ROWS_MESSAGE)
 
     # --- actions -----------------------------------------------------------------------------
 
@@ -347,9 +353,7 @@ class AttributionSettingAdmin(TenantAdmin):
             return ()
         return ("user", "scope_type", "scope_id", "enabled_at", "disabled_at", "effective", "updated")
 
-    def has_delete_permission(self, request, obj=None):
-        """Rows are changed, never deleted here: deleting would silently change precedence."""
-        return False
+    actions = ("merge_global_rows",)
 
     @admin.display(description="scope", ordering="scope_type")
     def scope(self, obj):
@@ -378,8 +382,42 @@ class AttributionSettingAdmin(TenantAdmin):
             scope_id=values["scope_id"], model_id=values["model_id"],
             multi_touch_enabled=values["multi_touch_enabled"], actor=Actor.from_request(request),
         )
-        obj.pk = saved.pk
+        obj.pk = saved.setting.pk
         obj.refresh_from_db()
+        self._announce_chain(request, saved.chain_group_id)
+
+    def _announce_chain(self, request, chain_group_id):
+        """Link the queued purge/hydrate + rebuild chain's progress page (SPEC §5.3)."""
+        if chain_group_id:
+            self.message_user(request, format_html(
+                'The multi-touch flag changed: its journeys are purged or hydrated, then the affected '
+                'hours rebuilt, by django-q2 workers. <a href="{}">Follow the progress</a>.',
+                reverse("attribution_multi_touch_chain", args=[chain_group_id]),
+            ))
+
+    def delete_model(self, request, obj):
+        """Audited; SPEC §4.1 precedence then decides the scope (a flipped flag queues its chain)."""
+        self._announce_chain(request, services.delete_scope_setting(obj, actor=Actor.from_request(request)))
+
+    def delete_queryset(self, request, queryset):
+        actor = Actor.from_request(request)
+        with transaction.atomic():
+            chains = [services.delete_scope_setting(row, actor=actor) for row in queryset.order_by("setting_id")]
+        for chain_group_id in chains:
+            self._announce_chain(request, chain_group_id)
+
+    @admin.action(description="Merge duplicate global rows (keeps the row that decides)", permissions=["change"])
+    def merge_global_rows(self, request, queryset):
+        actor = Actor.from_request(request)
+        for account_id in sorted(set(queryset.values_list("user_id", flat=True))):
+            kept, removed = services.merge_global_settings(account_id, actor=actor)
+            if removed:
+                self.message_user(request, (
+                    f"Account {account_id}: kept global setting #{kept.setting_id}, deleted "
+                    f"{', '.join(f'#{setting_id}' for setting_id in removed)}."
+                ))
+            else:
+                self.message_user(request, f"Account {account_id} has no duplicate global rows.", messages.WARNING)
 
 
 class CreatedWithinFilter(admin.SimpleListFilter):
@@ -562,6 +600,23 @@ def rebuild_status_view(request, task_id):
     return render(request, "admin/attribution/rebuild_status.html", context)
 
 
+def multi_touch_chain_view(request, group_id):
+    """The chain a multi-touch flag change queued (SPEC §5.3): each step's state and result."""
+    if not can_view_reports(request.user):
+        raise PermissionDenied
+    chain = services.multi_touch_chain(group_id)
+    if chain is None or not can_see_account(request.user, chain.account_id):
+        raise Http404("No such multi-touch chain among the accounts you can access.")
+    context = {
+        **admin.site.each_context(request),
+        "title": "Multi-touch change: purge or hydrate, then rebuild",
+        "chain": chain,
+        "steps": [(step, json.dumps(step.result, indent=2, default=str) if step.result is not None else "")
+                  for step in chain.steps],
+    }
+    return render(request, "admin/attribution/multi_touch_chain.html", context)
+
+
 def attribution_admin_urls():
     """The custom pages, to route before admin.site.urls."""
     return [
@@ -574,6 +629,8 @@ def attribution_admin_urls():
              name="attribution_rebuild_offer"),
         path("admin/attribution/rebuild/<str:task_id>/", admin.site.admin_view(rebuild_status_view),
              name="attribution_rebuild_status"),
+        path("admin/attribution/multi-touch/<str:group_id>/", admin.site.admin_view(multi_touch_chain_view),
+             name="attribution_multi_touch_chain"),
     ]
 
 

@@ -153,6 +153,18 @@ class ScopeSettingForm(forms.ModelForm):
         model = AttributionSetting
         fields = ("user", "scope_type", "scope_id", "model", "multi_touch_enabled")
         labels = {"user": "Account", "model": "Model"}
+        help_texts = {
+            "model": "A global row uses the account's default model (Make default on a model moves "
+                     "it); an advertiser or campaign row uses an active model of the account.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "model" in self.fields:
+            # SPEC §5.3: offer only what this row may name.
+            self.fields["model"].queryset = services.setting_model_choices(
+                self.instance.user_id, self.instance.scope_type
+            )
 
     def clean(self):
         cleaned = super().clean()

@@ -20,7 +20,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, Q, Sum
+from django.db.models import Exists, F, OuterRef, Q, Sum
 from django.db.models.functions import Mod
 
 from attribution import crediting
@@ -190,9 +190,12 @@ def _resolve_models(model_ids, account_ids):
 def snapshot_rows(*, model_id, scope_type, scope_id, start_hour, end_hour, account_ids=None):
     """The snapshot rows of one model, scope and inclusive hour range (a lazy queryset).
 
-    `scope_id` None on a non-global scope means every value of that scope type.
+    `scope_id` None on a non-global scope means every value of that scope type. A deleted
+    model's rows are never shown, though they remain until its background deletion ends.
     """
-    rows = Snapshot.objects.using(settings.HEAVY_READ_DATABASE).filter(
+    database = settings.HEAVY_READ_DATABASE
+    rows = Snapshot.objects.using(database).filter(
+        Exists(AttributionModel.objects.using(database).filter(model_id=OuterRef("model_id"))),
         model_id=model_id, scope_type=scope_type,
         date_hour__gte=start_hour, date_hour__lte=end_hour,
     )

@@ -19,7 +19,7 @@ from django.db.models.functions import Cast
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from attribution.models import AttributionModel, CronjobLog, Snapshot
+from attribution.models import AttributionModel, AttributionSetting, CronjobLog, Snapshot
 from journeys.models import ClickAdvance, Conversion, JourneyTouch
 from tracker.utc import MINUTES_PATTERN, utc_text
 
@@ -48,6 +48,12 @@ SNAPSHOT_MODELS_MAX = 500
 PENDING_EVICTION_ERROR_SECONDS = HOUR_SECONDS
 # Duplicate snapshots are looked for in the last week on the page (check_schema scans all).
 SCHEMA_SNAPSHOT_DAYS = 7
+# Capture runs every minute: a conversion waiting 10 minutes is late, an hour is an outage.
+CAPTURE_LAG_WARNING_SECONDS = 10 * 60
+CAPTURE_LAG_ERROR_SECONDS = HOUR_SECONDS
+CAPTURE_WINDOW_SECONDS = 24 * HOUR_SECONDS
+# conv_time has no index: the capture checks read the most recent conversions by primary key.
+CAPTURE_RECENT_CONVERSIONS = 200_000
 LISTED_MAX = 5
 
 TITLES = {
@@ -63,6 +69,10 @@ TITLES = {
     "default_models": "Default model per account",
     "journeys_review": "Journeys needing review",
     "snapshot_freshness": "Latest snapshot per active model",
+    "capture_lag": "Journey capture lag",
+    "missing_journeys": "Missing journeys (24 h)",
+    "settings_drift": "Scope settings drift",
+    "deleted_model_rows": "Snapshot rows of deleted models",
 }
 
 
@@ -353,6 +363,113 @@ def check_snapshot_freshness(account_ids=None, now=None):
     )
 
 
+def _capture_backlog(account_ids, now):
+    from journeys.services import capture_backlog
+
+    return capture_backlog(
+        since=now - CAPTURE_WINDOW_SECONDS, account_ids=None if account_ids is None else sorted(account_ids),
+        recent_conversions=CAPTURE_RECENT_CONVERSIONS,
+    )
+
+
+def _scanned(backlog):
+    return f"live conversions of the last 24 h in multi-touch scopes (conv_id above {backlog.lowest_conv_id_read})"
+
+
+def check_capture_lag(account_ids=None, now=None):
+    """SPEC §10: age of the oldest conversion capture still has to write a journey for."""
+    now = now or int(time.time())
+    backlog = _capture_backlog(account_ids, now)
+    hint = ("Capture runs every minute: keep `manage.py qcluster` running with the schedules of "
+            "`manage.py setup_schedules`, or run `manage.py capture_journeys`; its failures are listed "
+            f"under Failed tasks ({_admin_url('admin:django_q_failure_changelist', '/admin/django_q/failure/')}).")
+    if not backlog.pending:
+        return CheckResult("capture_lag", OK, f"every one of the {_scanned(backlog)} is captured", hint)
+    age = max(0, now - backlog.oldest_pending_conv_time)
+    detail = (f"{backlog.pending} conversion(s) waiting for capture; the oldest converted "
+              f"{utc_text(backlog.oldest_pending_conv_time, MINUTES_PATTERN)} ({_age(age)} ago)")
+    if age > CAPTURE_LAG_ERROR_SECONDS:
+        return CheckResult("capture_lag", ERROR, detail, hint)
+    if age > CAPTURE_LAG_WARNING_SECONDS:
+        return CheckResult("capture_lag", WARNING, detail, hint)
+    return CheckResult("capture_lag", OK, detail, hint)
+
+
+def check_missing_journeys(account_ids=None, now=None):
+    """SPEC §4.3, §10: conversions capture passed for good without writing their journey (they
+    committed later than the grace period, or predate capture): only a backfill writes them."""
+    now = now or int(time.time())
+    backlog = _capture_backlog(account_ids, now)
+    hint = ("Backfill them: `manage.py backfill_conversion_journeys --start <epoch> --end <epoch>` "
+            f"or the backfill form ({_admin_url('attribution_backfill', '/admin/attribution/backfill/')}); "
+            "`manage.py verify_journeys --conv-id <id>` lists each as \"missing journey\".")
+    if not backlog.missing:
+        return CheckResult("missing_journeys", OK, f"none of the {_scanned(backlog)} lacks its journey", hint)
+    return CheckResult(
+        "missing_journeys", ERROR,
+        f"{backlog.missing} live conversion(s) of the last 24 h in multi-touch scopes have no journey "
+        "and capture will not write them; e.g. conv_id " + ", ".join(map(str, backlog.missing_conv_ids[:LISTED_MAX])),
+        hint,
+    )
+
+
+def check_settings_drift(account_ids=None, now=None):
+    """SPEC §5.3 rules the stored rows may break (rows written by Prosper202 or by hand)."""
+    settings_url = _admin_url("admin:attribution_attributionsetting_changelist", "/admin/attribution/attributionsetting/")
+    models_url = _admin_url("admin:attribution_attributionmodel_changelist", "/admin/attribution/attributionmodel/")
+    hint = (f"Duplicate global rows: select them at {settings_url} and run \"Merge duplicate global rows\". "
+            f"A global row not naming the default: Make default on the default model at {models_url} "
+            "(or PATCH /api/v2/attribution/models/<id> with {\"is_default\": true}) re-points it. "
+            f"A scope naming an inactive or deleted model: pick an active model in that row, or delete the row, at {settings_url}.")
+    rows = list(_restrict(AttributionSetting.objects.all(), account_ids).order_by("user_id", "setting_id")
+                .values_list("setting_id", "user_id", "scope_type", "scope_id", "model_id"))
+    models = {
+        model_id: (user_id, is_active, is_default)
+        for model_id, user_id, is_active, is_default in AttributionModel.objects.filter(
+            model_id__in={row[4] for row in rows}
+        ).values_list("model_id", "user_id", "is_active", "is_default")
+    }
+    problems, globals_per_account = [], {}
+    for setting_id, user_id, scope_type, scope_id, model_id in rows:
+        model = models.get(model_id)
+        label = f"setting #{setting_id} (user {user_id}, {scope_type}{'' if scope_id is None else f' {scope_id}'})"
+        if scope_type == "global":
+            globals_per_account.setdefault(user_id, []).append(setting_id)
+        if model is None:
+            problems.append(f"{label} names model {model_id}, which is deleted")
+        elif model[0] != user_id:
+            problems.append(f"{label} names model {model_id} of user {model[0]}")
+        elif scope_type == "global" and not model[2]:
+            problems.append(f"{label} names model {model_id}, not the account's default")
+        elif not model[1]:
+            problems.append(f"{label} names model {model_id}, which is inactive")
+    duplicates = [f"user {user_id} has {len(ids)} global rows (#{', #'.join(map(str, ids))})"
+                  for user_id, ids in globals_per_account.items() if len(ids) > 1]
+    if duplicates:
+        return CheckResult("settings_drift", ERROR, _listed(duplicates + problems), hint)
+    if problems:
+        return CheckResult("settings_drift", WARNING, _listed(problems), hint)
+    return CheckResult("settings_drift", OK, f"{len(rows)} settings row(s) follow the rules", hint)
+
+
+def check_deleted_model_rows(account_ids=None, now=None):
+    """SPEC §5.3: a deleted model's rows are removed in the background; leftovers are listed."""
+    from attribution.services import deleted_model_leftovers
+
+    leftovers = deleted_model_leftovers(None if account_ids is None else set(account_ids))
+    hint = ("Reports already hide them. Deleting a model queues attribution.tasks.delete_model_rows_task "
+            "(needs `manage.py qcluster`); rows still here after it ran are removed by "
+            "`manage.py delete_model_rows` (audited model_rows_deleted).")
+    if not leftovers:
+        return CheckResult("deleted_model_rows", OK, "no snapshot row of a deleted model", hint)
+    return CheckResult(
+        "deleted_model_rows", WARNING,
+        f"{sum(row.snapshots for row in leftovers)} snapshot row(s) of {len(leftovers)} deleted model(s): "
+        + _listed(f"model {row.model_id} (user {row.account_id}): {row.snapshots}" for row in leftovers),
+        hint,
+    )
+
+
 CHECKS = (
     ("schema", check_schema_health),
     ("rebuild_cron", check_rebuild_cron),
@@ -366,6 +483,10 @@ CHECKS = (
     ("default_models", check_default_models),
     ("journeys_review", check_journeys_review),
     ("snapshot_freshness", check_snapshot_freshness),
+    ("capture_lag", check_capture_lag),
+    ("missing_journeys", check_missing_journeys),
+    ("settings_drift", check_settings_drift),
+    ("deleted_model_rows", check_deleted_model_rows),
 )
 
 

@@ -8,28 +8,48 @@ import json
 
 from django.conf import settings
 
+from attribution import services
 from attribution.exports.jobs import process_pending_exports
 from attribution.rebuild import run_rebuild
 from tracker.audit import Actor
 from tracker.queue import QueuedWorkFailed
 
-# A queued rebuild waits this long for its account's lock, leaving the rest of the task
-# timeout for the rebuild itself.
-LOCK_WAIT_MARGIN_SECONDS = 600
-QUEUED_LOCK_WAIT_SECONDS = max(0, settings.Q_TASK_TIMEOUT_SECONDS - LOCK_WAIT_MARGIN_SECONDS)
+
+def _done(result):
+    """The summary dict of an outcome, or QueuedWorkFailed carrying it when work was not done."""
+    summary = result.as_dict()
+    if not result.succeeded:
+        raise QueuedWorkFailed(json.dumps(summary, sort_keys=True))
+    return summary
 
 
 def rebuild_task(start=None, end=None, user_ids=None, model_ids=None, username="task"):
     """Run the rebuild (no arguments: a scheduled run, as the hourly schedule does); returns the
-    outcome as a dict, or raises QueuedWorkFailed when a user failed or its lock stayed busy."""
-    outcome = run_rebuild(
+    outcome as a dict, or raises QueuedWorkFailed when a user failed or its lock stayed busy
+    for ATTRIBUTION_QUEUED_LOCK_WAIT_SECONDS (the task timeout minus a margin)."""
+    return _done(run_rebuild(
         start=start, end=end, user_ids=user_ids or (), model_ids=model_ids or (),
-        lock_timeout=QUEUED_LOCK_WAIT_SECONDS, actor=Actor.task(username),
+        lock_timeout=settings.ATTRIBUTION_QUEUED_LOCK_WAIT_SECONDS, actor=Actor.task(username),
+    ))
+
+
+def multi_touch_rebuild_task(account_id, scope_type, scope_id, since=None, username="task"):
+    """The last step of a scope's multi-touch chain (SPEC §5.3): rebuild the hours the purge or
+    hydration changed; fails as rebuild_task does."""
+    window = services.multi_touch_rebuild_window(
+        account_id=account_id, scope_type=scope_type, scope_id=scope_id, since=since,
     )
-    result = outcome.as_dict()
-    if not outcome.succeeded:
-        raise QueuedWorkFailed(json.dumps(result, sort_keys=True))
-    return result
+    if window is None:
+        return {"succeeded": True, "message": "no rebuilt hour holds a conversion of the scope: nothing to rebuild"}
+    return rebuild_task(start=window[0], end=window[1], user_ids=[account_id], username=username)
+
+
+def delete_model_rows_task(model_id, account_id, username="task"):
+    """Delete a deleted model's snapshots and credit rows (queued by its deletion, SPEC §5.3)."""
+    return _done(services.delete_model_rows(
+        model_id=model_id, account_id=account_id, actor=Actor.task(username),
+        lock_timeout=settings.ATTRIBUTION_QUEUED_LOCK_WAIT_SECONDS,
+    ))
 
 
 def process_exports_task():

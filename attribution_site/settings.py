@@ -209,6 +209,13 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "label": "Task queue",
 }
+# A queued rebuild whose account is locked by another rebuild waits this long for it, leaving
+# the rest of the task timeout for its own work (SPEC §6 step 10).
+ATTRIBUTION_QUEUED_LOCK_WAIT_SECONDS = env.int(
+    "ATTRIBUTION_QUEUED_LOCK_WAIT_SECONDS", default=max(0, Q_TASK_TIMEOUT_SECONDS - 600)
+)
+if not 0 <= ATTRIBUTION_QUEUED_LOCK_WAIT_SECONDS < Q_TASK_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured("ATTRIBUTION_QUEUED_LOCK_WAIT_SECONDS must be below the task timeout (Q_TASK_TIMEOUT_SECONDS).")
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

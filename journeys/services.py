@@ -590,6 +590,45 @@ def _capture_late_commits(result, rules, batch_size):
         result.failed.update(outcome.failed)
 
 
+@dataclass(frozen=True)
+class CaptureBacklog:
+    """Live conversions in a multi-touch-enabled scope that have no journey (SPEC §10), split by
+    whether capture will still write them: `pending` are above the re-scan floor (or capture
+    never ran), `missing` below it, where only a backfill writes them."""
+
+    pending: int
+    oldest_pending_conv_time: int | None
+    missing: int
+    missing_conv_ids: tuple  # the lowest MISSING_LISTED_MAX of them
+    lowest_conv_id_read: int  # conversions above this conv_id were looked at
+
+
+MISSING_LISTED_MAX = 20
+
+
+def capture_backlog(*, since, account_ids=None, recent_conversions=100_000):
+    """The CaptureBacklog of conversions with conv_time >= since among the `recent_conversions`
+    highest conv_ids (a primary-key range: conv_time has no index), for `account_ids` (None: all).
+    Eligibility is capture's own rule (`_classify`); the floor is the one the next run uses."""
+    watermark = CaptureWatermark.objects.filter(name=CAPTURE_WATERMARK_NAME).first()
+    floor = None if watermark is None else capture_rescan_floor(watermark)
+    lowest = max(0, store.highest_conv_id() - recent_conversions)
+    pending, oldest, missing = 0, None, []
+    batches = () if account_ids is not None and not account_ids else store.conversion_batches(
+        batch_size=DEFAULT_BATCH_SIZE, after_conv_id=lowest, start=since, user_ids=account_ids,
+        live_only=True, without_journey=True,
+    )
+    for batch in batches:
+        eligible, _deleted, _disabled = _classify(batch)
+        for conversion in eligible:
+            if floor is not None and conversion.conv_id <= floor:
+                missing.append(conversion.conv_id)
+            else:
+                pending += 1
+                oldest = conversion.conv_time if oldest is None else min(oldest, conversion.conv_time)
+    return CaptureBacklog(pending, oldest, len(missing), tuple(missing[:MISSING_LISTED_MAX]), lowest)
+
+
 # ---------------------------------------------------------------------------------------------
 # Verification.
 

@@ -191,6 +191,28 @@ def highest_conv_id(using="default"):
         return cursor.fetchone()[0] or 0
 
 
+def conversion_time_span(account_id, *, campaign_ids=None, start=None, using="default"):
+    """(first, last) conv_time of the account's live conversions (optionally of these campaigns,
+    from `start` on), or None when there are none; read on the user_id key."""
+    connection = connections[using]
+    where, params = ["user_id = %s", "deleted = 0"], [account_id]
+    if campaign_ids is not None:
+        if not campaign_ids:
+            return None
+        where.append(f"campaign_id IN ({placeholders(len(campaign_ids))})")
+        params.extend(sorted(set(campaign_ids)))
+    if start is not None:
+        where.append("conv_time >= %s")
+        params.append(start)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT MIN(conv_time), MAX(conv_time) FROM {_q(connection, CONVERSIONS)} WHERE {' AND '.join(where)}",
+            params,
+        )
+        first, last = cursor.fetchone()
+    return None if first is None else (first, last)
+
+
 def campaign_ids_of_advertiser(account_id, advertiser_id, using="default"):
     connection = connections[using]
     with connection.cursor() as cursor:

@@ -15,12 +15,16 @@ AUDIT_ACTIONS = (
     "model_delete",
     "model_default_changed",
     "settings_update",
+    "settings_delete",
+    "settings_merge",
     "multi_touch_enable",
     "multi_touch_disable",
     "journey_purge",
     "journey_backfill",
     "export_scheduled",
     "snapshot_rebuild",
+    # A deleted model's snapshots and credit rows, removed in the background after model_delete.
+    "model_rows_deleted",
     # Work queued for django-q2 workers (rebuilds, backfills), recorded when it is enqueued.
     "rebuild_queued",
     "backfill_queued",

@@ -128,9 +128,98 @@ def test_change_flag_enables_and_hydrates(manager_client, acme, django_capture_o
     ]
 
 
-def test_settings_cannot_be_deleted_or_seen_across_tenants(manager_client, acme, globex):
+def test_delete_is_audited_and_other_tenants_rows_stay_hidden(manager_client, acme, globex):
     own = AttributionSetting.objects.get(user_id=acme.user_id)
     theirs = AttributionSetting.objects.get(user_id=globex.user_id)
     assert manager_client.get(reverse("admin:attribution_attributionsetting_change", args=[theirs.pk])).status_code == 404
+    assert manager_client.post(
+        reverse("admin:attribution_attributionsetting_delete", args=[theirs.pk]), {"post": "yes"}
+    ).status_code == 404
+
     manager_client.post(reverse("admin:attribution_attributionsetting_delete", args=[own.pk]), {"post": "yes"})
-    assert AttributionSetting.objects.filter(pk=own.pk).exists()
+
+    assert not AttributionSetting.objects.filter(pk=own.pk).exists()
+    assert AttributionSetting.objects.filter(pk=theirs.pk).exists()
+    [entry] = AuditEntry.objects.filter(action="settings_delete")
+    assert (entry.user_id, entry.metadata_dict["setting_id"]) == (acme.user_id, own.pk)
+    assert entry.metadata_dict["actor"] == {"type": "admin", "username": "manager"}
+
+
+def test_deleting_a_disabled_row_links_the_chain_it_queued(manager_client, acme):
+    row = services.save_scope_setting(
+        account_id=acme.user_id, scope_type="campaign", scope_id=acme.campaign.aff_campaign_id,
+        model_id=acme.main.pk, multi_touch_enabled=False, actor=SETUP,
+    ).setting
+    response = manager_client.post(
+        reverse("admin:attribution_attributionsetting_delete", args=[row.pk]), {"post": "yes"}, follow=True
+    )
+    chain_group_id = AuditEntry.objects.filter(action="multi_touch_enable").get().metadata_dict["chain_group_id"]
+    assert reverse("attribution_multi_touch_chain", args=[chain_group_id]) in response.content.decode()
+
+
+def _global_row(account, updated_at, enabled=True):
+    return AttributionSetting.objects.create(
+        user_id=account.user_id, scope_type="global", scope_id=None, model_id=account.main.pk,
+        multi_touch_enabled=enabled, effective_at=updated_at, created_at=updated_at, updated_at=updated_at,
+    )
+
+
+def test_merge_action_keeps_the_deciding_global_row(manager_client, acme, globex):
+    deciding = AttributionSetting.objects.get(user_id=acme.user_id)
+    duplicate = _global_row(acme, deciding.updated_at - 10, enabled=False)
+    other_tenant_duplicate = _global_row(globex, 1)
+
+    response = manager_client.post(reverse(CHANGELIST), {
+        "action": "merge_global_rows", "_selected_action": [deciding.pk, duplicate.pk, other_tenant_duplicate.pk],
+    }, follow=True)
+
+    assert f"kept global setting #{deciding.pk}, deleted #{duplicate.pk}" in response.content.decode()
+    assert list(AttributionSetting.objects.filter(user_id=acme.user_id).values_list("pk", flat=True)) == [deciding.pk]
+    assert AttributionSetting.objects.filter(pk=other_tenant_duplicate.pk).exists()
+    assert AuditEntry.objects.filter(action="settings_merge", user_id=acme.user_id).count() == 1
+
+
+def test_change_form_offers_the_global_row_only_the_default_model(manager_client, acme):
+    services.create_model(account_id=acme.user_id, model_name="Other", model_type="last_touch", actor=SETUP)
+    row = AttributionSetting.objects.get(user_id=acme.user_id)
+    form = manager_client.get(reverse("admin:attribution_attributionsetting_change", args=[row.pk])).context["adminform"].form
+    assert list(form.fields["model"].queryset) == [acme.main]
+
+
+def test_global_row_naming_another_model_is_refused(manager_client, acme):
+    other = services.create_model(account_id=acme.user_id, model_name="Other", model_type="last_touch", actor=SETUP)
+    response = manager_client.post(reverse(ADD), _data(acme, "global", None, other))
+    assert "always uses account" in response.context["adminform"].form.errors["model"][0]
+
+
+def test_saving_a_flipped_flag_links_the_chain_page_which_shows_its_steps(manager_client, acme):
+    row = AttributionSetting.objects.get(user_id=acme.user_id)
+    response = manager_client.post(
+        reverse("admin:attribution_attributionsetting_change", args=[row.pk]), {"model": acme.main.pk}, follow=True
+    )
+    chain_group_id = AuditEntry.objects.get(action="multi_touch_disable").metadata_dict["chain_group_id"]
+    chain_url = reverse("attribution_multi_touch_chain", args=[chain_group_id])
+    assert chain_url in response.content.decode()
+
+    page = manager_client.get(chain_url)
+    steps = page.context["chain"].steps
+    assert [(step.func, step.state) for step in steps] == [
+        ("journeys.tasks.purge_disabled_scopes_task", services.STEP_PENDING),
+        ("attribution.tasks.multi_touch_rebuild_task", services.STEP_WAITING),
+    ]
+    assert "purge the disabled journeys" in page.content.decode()
+
+
+def test_chain_page_of_another_tenant_or_unknown_is_404(client, acme, globex):
+    row = AttributionSetting.objects.get(user_id=globex.user_id)
+    chain_group_id = services.save_scope_setting(
+        account_id=globex.user_id, scope_type="global", scope_id=None, model_id=globex.main.pk,
+        multi_touch_enabled=not row.multi_touch_enabled, actor=SETUP,
+    ).chain_group_id
+    user = User.objects.create_user("viewer", is_staff=True)
+    user.groups.add(Group.objects.get(name="Attribution viewers"))
+    AccountAccess.objects.create(django_user=user, account_id=acme.user_id)
+    client.force_login(user)
+    assert client.get(reverse("attribution_multi_touch_chain", args=[chain_group_id])).status_code == 404
+    assert client.get(reverse("attribution_multi_touch_chain", args=["multitouch-000000000000"])).status_code == 404
+    assert client.get(reverse("attribution_multi_touch_chain", args=["not-a-group"])).status_code == 404

@@ -316,7 +316,7 @@ def test_delete_refuses_a_model_used_by_a_scope_setting(account, tracker):
     )
     with pytest.raises(services.ModelChangeError) as raised:
         services.delete_model(side, actor=ADMIN)
-    assert str(setting.setting_id) in raised.value.message
+    assert str(setting.setting.setting_id) in raised.value.message
 
 
 def test_set_models_active_counts_changes_and_is_all_or_nothing(account):
@@ -357,14 +357,44 @@ def _save(account, model, scope_type="global", scope_id=None, enabled=True):
     )
 
 
+def _chain(group_id):
+    """(func, kwargs without task_name) of the chain's first task and of the steps it carries."""
+    [task] = [SignedPackage.loads(row.payload) for row in OrmQ.objects.order_by("id")]
+    assert task["group"] == group_id
+    steps = [(task["func"], task["kwargs"])] + [(func, kwargs) for func, _args, kwargs in task["chain"]]
+    return [(func, {key: value for key, value in kwargs.items() if key != "task_name"}) for func, kwargs in steps]
+
+
 def test_global_setting_is_updated_in_place_never_duplicated(account, default_model):
-    other = _create(account, "Other")
-    setting = _save(account, other)
+    saved = _save(account, default_model, enabled=False)
 
     assert AttributionSetting.objects.filter(user_id=account.user_id, scope_type="global").count() == 1
-    assert setting.model_id == other.pk
+    assert (saved.setting.model_id, saved.setting.multi_touch_enabled) == (default_model.pk, False)
     [entry] = _audit("settings_update", account)
-    assert entry["changes"] == {"model_id": {"before": default_model.pk, "after": other.pk}}
+    assert entry["changes"] == {"multi_touch_enabled": {"before": True, "after": False}}
+
+
+def test_global_row_names_only_the_default_model(account, default_model):
+    other = _create(account, "Other")
+    with pytest.raises(services.ModelChangeError) as raised:
+        _save(account, other)
+    message = raised.value.fields["model_id"]
+    assert f"default model (Main (#{default_model.pk}))" in message and "make it the default" in message
+    assert AttributionSetting.objects.get(user_id=account.user_id).model_id == default_model.pk
+    assert _audit("settings_update", account) == []
+
+
+def test_scope_row_names_only_an_active_model(account, default_model, tracker):
+    campaign = tracker.campaign(account)
+    idle = _create(account, "Idle", is_active=False)
+    with pytest.raises(services.ModelChangeError) as raised:
+        _save(account, idle, "campaign", campaign.aff_campaign_id)
+    assert "Idle (#%d) is inactive" % idle.pk in raised.value.fields["model_id"]
+    assert not AttributionSetting.objects.filter(scope_type="campaign").exists()
+    active = _create(account, "Side")
+    assert _save(account, active, "campaign", campaign.aff_campaign_id).setting.model_id == active.pk
+    assert list(services.setting_model_choices(account.user_id, "global")) == [default_model]
+    assert set(services.setting_model_choices(account.user_id, "campaign")) == {default_model, active}
 
 
 def test_campaign_and_advertiser_scopes_must_belong_to_the_account(account, default_model, tracker):
@@ -385,7 +415,7 @@ def test_campaign_and_advertiser_scopes_must_belong_to_the_account(account, defa
         _save(account, default_model, "landing_page", 5)
     assert "scope_type" in raised.value.fields
 
-    setting = _save(account, default_model, "campaign", own_campaign.aff_campaign_id)
+    setting = _save(account, default_model, "campaign", own_campaign.aff_campaign_id).setting
     assert (setting.scope_type, setting.scope_id) == ("campaign", own_campaign.aff_campaign_id)
 
 
@@ -397,57 +427,141 @@ def test_model_of_another_account_is_refused(account, default_model, tracker):
     assert str(stranger.user_id) in raised.value.fields["model_id"]
 
 
-def test_disabling_enqueues_purge_on_commit_only(account, default_model, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        setting = _save(account, default_model, enabled=False)
-    assert _queued_tasks() == []
+def test_disabling_queues_purge_then_rebuild_as_one_chain_with_the_change(account, default_model):
+    saved = _save(account, default_model, enabled=False)
 
-    for callback in callbacks:
-        callback()
-    assert _queued_tasks() == [
-        ("journeys.tasks.purge_disabled_scopes_task", {"user_ids": [account.user_id], "username": "ops"})
+    assert saved.chain_group_id.startswith("multitouch-")
+    assert _chain(saved.chain_group_id) == [
+        ("journeys.tasks.purge_disabled_scopes_task", {"user_ids": [account.user_id], "username": "ops"}),
+        ("attribution.tasks.multi_touch_rebuild_task",
+         {"account_id": account.user_id, "scope_type": "global", "scope_id": None, "since": None, "username": "ops"}),
     ]
-    row = AttributionSetting.objects.get(pk=setting.pk)
+    row = AttributionSetting.objects.get(pk=saved.setting.pk)
     assert not row.multi_touch_enabled and row.multi_touch_disabled_at == row.effective_at == row.updated_at
-    assert [entry["setting_id"] for entry in _audit("multi_touch_disable", account)] == [setting.pk]
+    [entry] = _audit("multi_touch_disable", account)
+    assert (entry["setting_id"], entry["chain_group_id"]) == (saved.setting.pk, saved.chain_group_id)
+    assert entry["chain_steps"] == [
+        "journeys.tasks.purge_disabled_scopes_task", "attribution.tasks.multi_touch_rebuild_task",
+    ]
 
 
-def test_enabling_a_campaign_under_a_disabled_global_hydrates(account, default_model, tracker,
-                                                              django_capture_on_commit_callbacks):
-    campaign = tracker.campaign(account)
-    with django_capture_on_commit_callbacks(execute=True):
+def test_a_change_rolled_back_queues_nothing(account, default_model):
+    with pytest.raises(RuntimeError), transaction.atomic():
         _save(account, default_model, enabled=False)
+        raise RuntimeError("failure after the change")
+    assert _queued_tasks() == []
+    assert AttributionSetting.objects.get(user_id=account.user_id).multi_touch_enabled
+
+
+def test_enabling_a_campaign_under_a_disabled_global_hydrates_then_rebuilds(account, default_model, tracker, settings):
+    settings.ATTRIBUTION_LOOKBACK_SECONDS = 86_400
+    campaign = tracker.campaign(account)
+    _save(account, default_model, enabled=False)
     OrmQ.objects.all().delete()
 
-    with django_capture_on_commit_callbacks(execute=True):
-        setting = _save(account, default_model, "campaign", campaign.aff_campaign_id, enabled=True)
+    saved = _save(account, default_model, "campaign", campaign.aff_campaign_id, enabled=True)
 
-    assert _queued_tasks() == [(
+    (hydrate, hydrate_kwargs), (rebuild, rebuild_kwargs) = _chain(saved.chain_group_id)
+    assert (hydrate, hydrate_kwargs) == (
         "journeys.tasks.hydrate_scope_task",
-        {"account_id": account.user_id, "scope_type": "campaign",
-         "scope_id": campaign.aff_campaign_id, "username": "ops"},
-    )]
-    assert setting.multi_touch_enabled_at == setting.created_at
+        {"account_id": account.user_id, "scope_type": "campaign", "scope_id": campaign.aff_campaign_id,
+         "username": "ops"},
+    )
+    assert rebuild == "attribution.tasks.multi_touch_rebuild_task"
+    assert rebuild_kwargs["scope_id"] == campaign.aff_campaign_id
+    assert abs(rebuild_kwargs["since"] - (saved.setting.created_at - 86_400)) <= 2
+    assert saved.setting.multi_touch_enabled_at == saved.setting.created_at
     assert len(_audit("multi_touch_enable", account)) == 1
 
 
-def test_new_row_with_the_inherited_flag_enqueues_nothing(account, default_model, tracker,
-                                                          django_capture_on_commit_callbacks):
+def test_new_row_with_the_inherited_flag_queues_nothing(account, default_model, tracker):
     campaign = tracker.campaign(account)
-    with django_capture_on_commit_callbacks(execute=True):
-        _save(account, default_model, "campaign", campaign.aff_campaign_id, enabled=True)
-    assert _queued_tasks() == []
+    saved = _save(account, default_model, "campaign", campaign.aff_campaign_id, enabled=True)
+    assert saved.chain_group_id is None and _queued_tasks() == []
     assert _audit("multi_touch_enable", account) == []
     assert len(_audit("settings_update", account)) == 1
 
 
-def test_unchanged_setting_writes_nothing(account, default_model, django_capture_on_commit_callbacks):
+def test_unchanged_setting_writes_nothing(account, default_model):
     before = AttributionSetting.objects.get(user_id=account.user_id)
-    with django_capture_on_commit_callbacks(execute=True):
-        _save(account, default_model, enabled=True)
+    _save(account, default_model, enabled=True)
     assert AttributionSetting.objects.get(pk=before.pk).updated_at == before.updated_at
     assert _audit("settings_update", account) == []
     assert _queued_tasks() == []
+
+
+# --- deleting and merging settings rows ------------------------------------------------------------
+
+def test_deleting_a_disabled_campaign_row_lets_precedence_decide_and_hydrates(account, default_model, tracker):
+    campaign = tracker.campaign(account)
+    row = _save(account, default_model, "campaign", campaign.aff_campaign_id, enabled=False).setting
+    OrmQ.objects.all().delete()
+
+    chain_group_id = services.delete_scope_setting(row, actor=ADMIN)
+
+    assert not AttributionSetting.objects.filter(pk=row.pk).exists()
+    [deleted] = _audit("settings_delete", account)
+    assert (deleted["setting_id"], deleted["scope_type"], deleted["scope_id"], deleted["multi_touch_enabled"]) == (
+        row.pk, "campaign", campaign.aff_campaign_id, False,
+    )
+    assert [func for func, _ in _chain(chain_group_id)] == [
+        "journeys.tasks.hydrate_scope_task", "attribution.tasks.multi_touch_rebuild_task",
+    ]
+    assert _audit("multi_touch_enable", account)[-1]["chain_group_id"] == chain_group_id
+
+
+def test_deleting_a_row_that_changes_no_flag_queues_nothing(account, default_model, tracker):
+    campaign = tracker.campaign(account)
+    row = _save(account, default_model, "campaign", campaign.aff_campaign_id, enabled=True).setting
+    assert services.delete_scope_setting(row, actor=ADMIN) is None
+    assert _queued_tasks() == [] and len(_audit("settings_delete", account)) == 1
+    with pytest.raises(services.ModelChangeError, match="no longer exists"):
+        services.delete_scope_setting(row, actor=ADMIN)
+    assert len(_audit("settings_delete", account)) == 1
+
+
+def _global_row(account, model, updated_at, enabled=True):
+    return AttributionSetting.objects.create(
+        user_id=account.user_id, scope_type="global", scope_id=None, model_id=model.pk,
+        multi_touch_enabled=enabled, effective_at=updated_at, created_at=updated_at, updated_at=updated_at,
+    )
+
+
+def test_merge_keeps_the_deciding_global_row(account, default_model):
+    AttributionSetting.objects.filter(user_id=account.user_id).delete()
+    older = _global_row(account, default_model, 100, enabled=False)
+    deciding = _global_row(account, default_model, 200)
+    tie_loser = _global_row(account, default_model, 150)
+
+    kept, removed = services.merge_global_settings(account.user_id, actor=ADMIN)
+
+    assert kept.pk == deciding.pk and removed == [tie_loser.pk, older.pk]
+    assert list(AttributionSetting.objects.filter(user_id=account.user_id).values_list("pk", flat=True)) == [deciding.pk]
+    [entry] = _audit("settings_merge", account)
+    assert entry["kept_setting_id"] == deciding.pk
+    assert [row["setting_id"] for row in entry["deleted"]] == [tie_loser.pk, older.pk]
+    assert services.merge_global_settings(account.user_id, actor=ADMIN) == (kept, [])
+    assert len(_audit("settings_merge", account)) == 1
+
+
+# --- repairing the default ------------------------------------------------------------------------
+
+def test_is_default_true_on_the_default_repairs_a_second_default_and_the_global_row(account, default_model):
+    other = _create(account, "Other")
+    # Drift written behind the console's back: a second default and a global row naming it.
+    AttributionModel.objects.filter(pk=other.pk).update(is_default=True)
+    AttributionSetting.objects.filter(user_id=account.user_id).update(model_id=other.pk)
+
+    services.update_model(default_model, changes={"is_default": True}, actor=ADMIN)
+
+    assert list(AttributionModel.objects.filter(user_id=account.user_id, is_default=True)) == [default_model]
+    assert AttributionSetting.objects.get(user_id=account.user_id).model_id == default_model.pk
+    [entry] = _audit("model_default_changed", account)[-1:]
+    assert entry["previous_default_ids"] == [other.pk]
+    assert entry["global_setting"]["before"] == other.pk
+    count = len(_audit("model_default_changed", account))
+    services.update_model(default_model, changes={"is_default": True}, actor=ADMIN)
+    assert len(_audit("model_default_changed", account)) == count  # nothing left to repair
 
 
 # --- rebuild enqueue ------------------------------------------------------------------------------
