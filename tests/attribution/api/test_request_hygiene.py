@@ -36,7 +36,7 @@ def test_requests_with_a_trailing_slash_answer_like_without(api, models, convers
 
 @pytest.mark.parametrize("method, path", [
     ("post", "/models"), ("patch", "/models/{model_id}"), ("post", "/models/{model_id}/exports"),
-    ("post", "/rebuilds"),
+    ("post", "/rebuilds"), ("post", "/backfills"),
 ])
 def test_json_nested_beyond_parsing_is_400_in_the_error_shape(api, models, method, path):
     model = models["acme_linear"]
