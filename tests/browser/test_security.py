@@ -4,6 +4,7 @@ lockout after repeated failures."""
 import pytest
 from django.conf import settings
 
+from attribution.admin_analysis import REPORT_PAGES
 from attribution.models import AttributionModel
 from journeys.models import Conversion
 from tests.browser.conftest import ADMIN_PASSWORD, css, log_in, visit, wait_for
@@ -45,6 +46,7 @@ def test_pages_carry_the_policy_and_none_violates_it(watched, admin_user, demo_d
         "/admin/attribution/attributionmodel/add/", "/admin/attribution/exports/schedule/",
         "/admin/attribution/system-checks/", "/admin/journeys/conversion/",
         f"/admin/journeys/conversion/{conversion.conv_id}/change/", "/admin/attribution/snapshot/",
+        *(f"/admin/attribution/analysis/{report}/" for report in REPORT_PAGES),
     ]
     for path in pages:
         visit(watched, path)
