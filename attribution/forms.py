@@ -3,7 +3,6 @@
 The forms turn per-type inputs into a weighting config and ask the services to validate it;
 the rules themselves live in attribution.credit and attribution.services, never here.
 """
-import json
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
@@ -11,7 +10,7 @@ from django import forms
 
 from attribution import services
 from attribution.credit import CONFIG_FIELDS as CONFIG_FIELD_DEFINITIONS
-from attribution.credit import config_fields_by_type
+from attribution.credit import config_fields_by_type, stored_config_object
 from attribution.credit.validation import CHANNEL_CHOICES
 from attribution.models import (
     MODEL_TYPES,
@@ -71,12 +70,7 @@ ConfigInputs = type("ConfigInputs", (forms.Form,), {
 
 def stored_config_inputs(weighting_config):
     """Initial per-type inputs from a stored config column; unreadable legacy text gives none."""
-    try:
-        config = json.loads(weighting_config or "{}")
-    except ValueError:
-        return {}
-    if not isinstance(config, dict):
-        return {}
+    config = stored_config_object(weighting_config) or {}
     return {field: str(config[field]) for field in CONFIG_FIELDS if field in config}
 
 

@@ -6,6 +6,7 @@ value means for the business (slug rules, config ranges, default-model rules) is
 import json
 
 from attribution.api.errors import ApiError
+from attribution.credit import stored_config_object
 from attribution.exports.webhooks import masked_url
 from tracker.utc import ISO_PATTERN, utc_text
 
@@ -22,17 +23,6 @@ def epoch_iso(epoch):
     return utc_text(int(epoch), ISO_PATTERN)
 
 
-def _config_object(text):
-    """The stored weighting config as an object; legacy rows that are not a JSON object give None."""
-    if not text:
-        return None
-    try:
-        config = json.loads(text)
-    except ValueError:
-        return None
-    return config if isinstance(config, dict) else None
-
-
 def serialize_model(model):
     return {
         "model_id": model.model_id,
@@ -40,7 +30,7 @@ def serialize_model(model):
         "model_name": model.model_name,
         "model_slug": model.model_slug,
         "model_type": model.model_type,
-        "weighting_config": _config_object(model.weighting_config),
+        "weighting_config": stored_config_object(model.weighting_config),
         "is_active": bool(model.is_active),
         "is_default": bool(model.is_default),
         "created_at": model.created_at,

@@ -15,6 +15,7 @@ from .validation import (
     config_fields_by_type,
     config_to_column,
     describe_config,
+    stored_config_object,
     validate_config,
 )
 
@@ -46,5 +47,6 @@ __all__ = [
     "config_to_column",
     "credits_for",
     "describe_config",
+    "stored_config_object",
     "validate_config",
 ]

@@ -149,6 +149,17 @@ _FIXED_DESCRIPTIONS = {
 }
 
 
+def stored_config_object(text):
+    """A stored config column as the object it holds, for display; None when it is empty, not
+    JSON or not an object (legacy rows are shown, never crashed on)."""
+    if text is None or not str(text).strip():
+        return None
+    try:
+        return _parse(text)
+    except InvalidModelConfig:
+        return None
+
+
 def _parse(raw):
     if raw is None:
         return {}
@@ -160,6 +171,10 @@ def _parse(raw):
             return {}
         try:
             raw = json.loads(text)
+        except RecursionError:
+            raise InvalidModelConfig(
+                CONFIG_FIELD, f"weighting_config is nested too deeply to read; got {_shown(_clip(text))}"
+            ) from None
         except ValueError as error:
             detail = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
             where = (

@@ -8,6 +8,7 @@ from attribution.credit import (
     InvalidModelConfig,
     config_to_column,
     describe_config,
+    stored_config_object,
     validate_config,
 )
 
@@ -281,3 +282,16 @@ def test_defaults_are_filled_when_validated_but_stay_implicit_in_the_column():
 )
 def test_describe_config(model_type, raw, description):
     assert describe_config(model_type, raw) == description
+
+
+def test_stored_config_object_shows_legacy_rows_without_crashing():
+    assert stored_config_object(None) is None and stored_config_object("  ") is None
+    assert stored_config_object("{}") == {}
+    assert stored_config_object('{"half_life_hours": 24}') == {"half_life_hours": 24}
+    for unreadable in ("[1, 2]", "{oops", "[" * 3000):
+        assert stored_config_object(unreadable) is None
+
+
+def test_deeply_nested_json_is_invalid_not_a_crash():
+    field, message = rejection("time_decay", "[" * 3000)
+    assert field == "weighting_config" and message.startswith("weighting_config is nested too deeply to read")
