@@ -11,6 +11,7 @@ their sequence of steps, a step shows how many touches it stood for (`A ×3`, or
 grouped journeys differ), and a path's length is its number of steps. Time lag and assisted
 conversions do not depend on it.
 """
+import bisect
 import statistics
 from dataclasses import dataclass
 from decimal import Decimal
@@ -92,40 +93,64 @@ _CONVERSIONS, _REVENUE, _TOUCHES, _LAGS, _REPEATS = range(5)
 
 class PathTable:
     """Every distinct path of a window with its running figures; rows are made only for the
-    paths asked for (a page), after ranking."""
+    paths asked for (a page), after ranking.
+
+    Conversions are counted per exact channel sequence as they come; with collapse repeats,
+    each distinct sequence is collapsed once, when the groups are first asked for (a window has
+    far fewer distinct sequences than conversions, and fewer still than touches).
+    """
 
     def __init__(self, collapse_repeats):
         self.collapse_repeats = collapse_repeats
-        self.groups = {}  # channels of the path -> [conversions, revenue, touches, lags, repeats]
+        self.sequences = {}  # channels -> [conversions, revenue, touches, lags, None]
         self.conversions = 0
         self.revenue = ZERO
+        self._groups = None
 
     def __len__(self):
         return len(self.groups)
 
     def add(self, conversion):
+        _conv_id, conv_time, first_touch_time, revenue, channels = conversion
         self.conversions += 1
-        self.revenue += conversion.revenue
-        if self.collapse_repeats:
-            steps = collapse(conversion.channels)
-            key = tuple([channel for channel, _repeats in steps])
+        self.revenue += revenue
+        lag = conv_time - first_touch_time
+        lag = lag if lag > 0 else 0
+        sequence = self.sequences.get(channels)
+        if sequence is None:
+            self.sequences[channels] = [1, revenue, len(channels), [lag], None]
         else:
-            steps, key = None, conversion.channels
-        group = self.groups.get(key)
-        if group is None:
-            repeats = [[repeats, repeats] for _channel, repeats in steps] if steps else None
-            self.groups[key] = [1, conversion.revenue, len(conversion.channels), [lag_seconds(conversion)], repeats]
-            return
-        group[_CONVERSIONS] += 1
-        group[_REVENUE] += conversion.revenue
-        group[_TOUCHES] += len(conversion.channels)
-        group[_LAGS].append(lag_seconds(conversion))
-        if steps:
-            for bounds, (_channel, repeats) in zip(group[_REPEATS], steps):
-                if repeats < bounds[0]:
-                    bounds[0] = repeats
-                elif repeats > bounds[1]:
-                    bounds[1] = repeats
+            sequence[_CONVERSIONS] += 1
+            sequence[_REVENUE] += revenue
+            sequence[_TOUCHES] += len(channels)
+            sequence[_LAGS].append(lag)
+
+    @property
+    def groups(self):
+        """Path -> [conversions, revenue, touches, lags, repeats]: the sequences themselves
+        (repeats None), or the sequences merged by their collapsed steps (repeats: the fewest
+        and the most touches of each step)."""
+        if self._groups is None:
+            self._groups = self._collapsed() if self.collapse_repeats else self.sequences
+        return self._groups
+
+    def _collapsed(self):
+        groups = {}
+        for channels, (conversions, revenue, touches, lags, _none) in self.sequences.items():
+            steps, repeats = collapse(channels)
+            key = tuple(steps)
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [conversions, revenue, touches, list(lags), (repeats, repeats)]
+                continue
+            group[_CONVERSIONS] += conversions
+            group[_REVENUE] += revenue
+            group[_TOUCHES] += touches
+            group[_LAGS].extend(lags)
+            fewest, most = group[_REPEATS]
+            group[_REPEATS] = (list(map(min, fewest, repeats)), list(map(max, most, repeats)))
+        self.sequences = {}  # merged into the groups: no need to hold both
+        return groups
 
     def channels(self):
         """Every channel on any path."""
@@ -136,8 +161,9 @@ class PathTable:
         rows = []
         for key in keys:
             conversions, revenue, touches, lags, repeats = self.groups[key]
+            fewest, most = repeats or ((1,) * len(key),) * 2
             rows.append(PathRow(
-                steps=tuple(Step(channel, *bounds) for channel, bounds in zip(key, repeats or ((1, 1),) * len(key))),
+                steps=tuple(map(Step, key, fewest, most)),
                 conversions=conversions,
                 revenue=revenue,
                 share=_share(conversions, self.conversions),
@@ -182,12 +208,25 @@ def _channel_order(channels, names):
     return {channel: position for position, channel in enumerate(shown)}
 
 
-def rank_paths(table, names):
-    """The paths of a PathTable (its keys) by conversions (most first), then by path as shown:
-    channel by channel, by name then id."""
-    order = _channel_order(table.channels(), names).__getitem__
+def rank_paths(table, names, offset=0, limit=None):
+    """The paths (keys of the table's groups) ranked by conversions (most first), then by path
+    as shown: channel by channel, by name then id; only positions offset .. offset + limit - 1.
+
+    Only the runs of equal conversions the page touches are sorted by name: a month holds tens
+    of thousands of one-conversion paths, and the first pages never need their order.
+    """
     groups = table.groups
-    return sorted(groups, key=lambda key: (-groups[key][_CONVERSIONS], tuple(map(order, key))))
+    by_conversions = sorted(groups, key=lambda key: -groups[key][_CONVERSIONS])
+    end = len(by_conversions) if limit is None else min(len(by_conversions), offset + limit)
+    if offset >= end:
+        return []
+    counts = [-groups[key][_CONVERSIONS] for key in by_conversions]
+    first = bisect.bisect_left(counts, counts[offset])
+    last = bisect.bisect_right(counts, counts[end - 1])
+    order = _channel_order(table.channels(), names).__getitem__
+    ties_by_name = sorted(by_conversions[first:last], key=lambda key: (-groups[key][_CONVERSIONS],
+                                                                         tuple(map(order, key))))
+    return ties_by_name[offset - first:end - first]
 
 
 # --- path length and time lag ------------------------------------------------------------------
@@ -235,7 +274,7 @@ def path_lengths(conversions, *, collapse_repeats=False):
     """Conversions and revenue by number of touches (of steps, with collapse): every bucket."""
     def lengths():
         for conversion in conversions:
-            steps = collapse(conversion.channels) if collapse_repeats else conversion.channels
+            steps = collapse(conversion.channels)[0] if collapse_repeats else conversion.channels
             yield len(steps), conversion.revenue
 
     return _bucketed(lengths(), LENGTH_BUCKETS)

@@ -115,9 +115,8 @@ def run_report(report, scope, *, start_hour, end_hour, channel, collapse_repeats
     if report == "paths":
         table = analysis.top_paths(conversions, collapse_repeats=collapse_repeats)
         names = channel_names(channel, table.channels(), scope.account_ids)
-        ranked = analysis.rank_paths(table, names)
-        page = ranked[offset:] if limit is None else ranked[offset:offset + limit]
-        return AnalysisResult(report, table.rows(page), len(ranked), table.conversions, table.revenue, names)
+        page = analysis.rank_paths(table, names, offset, limit)
+        return AnalysisResult(report, table.rows(page), len(table), table.conversions, table.revenue, names)
     if report == "assists":
         result = analysis.assists(conversions)
         names = channel_names(channel, {row.channel for row in result.rows}, scope.account_ids)

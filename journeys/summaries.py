@@ -80,19 +80,21 @@ def parse_path_text(text):
 
 
 def collapse(channels):
-    """Consecutive equal channels as one step: (3, 3, 3, 7) -> [(3, 3), (7, 1)], i.e. (channel,
-    repeats) pairs."""
-    steps, previous, repeats = [], None, 0
+    """Consecutive equal channels as one step: (3, 3, 3, 7) -> ([3, 7], [3, 1]), the steps'
+    channels and how many touches each stands for."""
+    steps, repeats, previous, run = [], [], None, 0
     for channel in channels:
         if channel == previous:
-            repeats += 1
+            run += 1
             continue
-        if repeats:
-            steps.append((previous, repeats))
-        previous, repeats = channel, 1
-    if repeats:
-        steps.append((previous, repeats))
-    return steps
+        if run:
+            steps.append(previous)
+            repeats.append(run)
+        previous, run = channel, 1
+    if run:
+        steps.append(previous)
+        repeats.append(run)
+    return steps, repeats
 
 
 def collapsed_path_pattern(channels):

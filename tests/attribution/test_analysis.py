@@ -38,6 +38,18 @@ def test_paths_group_identical_sequences_and_rank_ties_by_name_then_id():
     assert analysis.path_label(top.steps, names) == "Google (#1) › Bing (#2)"
 
 
+def test_a_page_of_paths_is_the_same_slice_of_the_full_ranking():
+    sequences = [(1,), (2,), (3,), (1, 2), (2, 1), (3, 3), (1,), (2,), (1, 2), (1,), (4, 1), (4,)]
+    table = analysis.top_paths([conversion(channels) for channels in sequences])
+    names = {1: "Google", 2: "Bing", 3: "Email", 4: "Affiliate"}
+    ranked = analysis.rank_paths(table, names)
+
+    assert ranked[:3] == [(1,), (2,), (1, 2)]  # 3, 2 and 2 conversions, ties by name: Bing < Google
+    for offset in range(len(ranked) + 1):
+        for limit in range(1, 5):
+            assert analysis.rank_paths(table, names, offset, limit) == ranked[offset:offset + limit]
+
+
 def test_collapse_groups_by_steps_and_shows_the_repeats_of_each_step():
     conversions = [conversion([1, 1, 2]), conversion([1, 2, 2, 2]), conversion([1, 2]), conversion([2, 1])]
 

@@ -26,8 +26,8 @@ WINDOW_END = WINDOW[1] + HOUR - 1
 
 
 def test_collapse_and_path_text():
-    assert collapse((3, 3, 3, 7, 3)) == [(3, 3), (7, 1), (3, 1)]
-    assert collapse(()) == []
+    assert collapse((3, 3, 3, 7, 3)) == ([3, 7, 3], [3, 1, 1])
+    assert collapse(()) == ([], [])
     assert path_text((3, 0, 12)) == "3 0 12" and parse_path_text("3 0 12") == (3, 0, 12)
 
 
