@@ -200,6 +200,14 @@ def csv_response(report, header, rows, start_hour, end_hour):
 # --- the page ----------------------------------------------------------------------------------
 
 
+def _filters_query(request):
+    """The filters of this page for another report's link (not its page or format)."""
+    query = request.GET.copy()
+    for name in ("page", "format"):
+        query.pop(name, None)
+    return "?" + query.urlencode() if query else ""
+
+
 def _page_url(request, **changes):
     query = request.GET.copy()
     for name, value in changes.items():
@@ -217,7 +225,7 @@ def analysis_view(request, report):
         "title": REPORT_PAGES[report][0],
         "report": report,
         "question": REPORT_PAGES[report][2],
-        "tabs": [(name, title, reverse(url_name) + ("?" + request.GET.urlencode() if request.GET else ""))
+        "tabs": [(name, title, reverse(url_name) + _filters_query(request))
                  for name, (title, url_name, _question) in REPORT_PAGES.items()],
         "form": form,
     }

@@ -173,6 +173,13 @@ def test_pages_need_the_view_permission(dataset, django_user_model):
     assert client.get(_url("paths")).status_code == 403
 
 
+def test_report_tabs_keep_the_filters_but_not_the_page(dataset, acme_viewer):
+    html = acme_viewer.get(_url("paths"), {**CUSTOM, "channel": "campaign", "page": 2}).content.decode()
+
+    tab = re.search(r'<a href="(/admin/attribution/analysis/time-lag/[^"]*)"', html).group(1).replace("&amp;", "&")
+    assert "channel=campaign" in tab and "range=custom" in tab and "page=" not in tab
+
+
 def test_a_first_visit_shows_the_last_seven_days(dataset, acme_viewer):
     response = acme_viewer.get(_url("assists"))
 
