@@ -6,15 +6,15 @@ import json
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
-from attribution import reporting, services, store
+from attribution import reporting, services
 from attribution.exports import files, jobs
 from attribution.models import Snapshot, TouchCredit
 from attribution.system_checks import OK, WARNING, check_deleted_model_rows
 from attribution.tasks import delete_model_rows_task
+from tests.attribution.account_lock import holding_account_lock
 from tests.attribution.reporting_fixtures import BASE_HOUR, snapshot, touch_credit
 from tracker.audit import Actor
 from tracker.models import AuditEntry
@@ -99,49 +99,15 @@ def test_the_task_deletes_nothing_of_a_model_that_still_exists(doomed):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_task_fails_while_a_rebuild_holds_the_account_lock(doomed, settings):
-    """The lock is held on another connection, as a running rebuild would hold it."""
     account, model = doomed
     settings.ATTRIBUTION_QUEUED_LOCK_WAIT_SECONDS = 0
     services.delete_model(model, actor=ADMIN)
-    holder = connection.copy()
-    try:
-        with _account_lock_on(holder, account.user_id):
-            with pytest.raises(QueuedWorkFailed) as failure:
-                delete_model_rows_task(model.model_id, account.user_id)
-        assert json.loads(str(failure.value))["locked"] is True
-        assert Snapshot.objects.filter(model_id=model.model_id).count() == 2 * HOURS
-    finally:
-        holder.close()
+    with holding_account_lock(account.user_id):
+        with pytest.raises(QueuedWorkFailed) as failure:
+            delete_model_rows_task(model.model_id, account.user_id)
+    assert json.loads(str(failure.value))["locked"] is True
+    assert Snapshot.objects.filter(model_id=model.model_id).count() == 2 * HOURS
     assert delete_model_rows_task(model.model_id, account.user_id)["snapshots"] == 2 * HOURS
-
-
-class _account_lock_on:
-    """Hold an account's rebuild lock from another database connection (or, on SQLite, another
-    open file description of the lock file, which flock treats as another holder)."""
-
-    def __init__(self, other_connection, account_id):
-        self.other, self.account_id = other_connection, account_id
-
-    def __enter__(self):
-        if connection.vendor == "mysql":
-            with self.other.cursor() as cursor:
-                cursor.execute("SELECT GET_LOCK(%s, 0)", [store._lock_name(self.account_id)])
-                assert cursor.fetchone()[0] == 1
-        else:
-            import fcntl
-
-            path = store.lock_file_path(connection.settings_dict["NAME"], self.account_id)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.handle = open(path, "a+")
-            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return self
-
-    def __exit__(self, *exc_info):
-        if connection.vendor == "mysql":
-            with self.other.cursor() as cursor:
-                cursor.execute("SELECT RELEASE_LOCK(%s)", [store._lock_name(self.account_id)])
-        else:
-            self.handle.close()
 
 
 def test_system_check_lists_leftovers_per_tenant_and_the_command_removes_them(doomed, tracker):
