@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.conf import Conf
-from django_q.monitor import monitor
 from django_q.models import OrmQ
+from django_q.monitor import monitor
 from django_q.signing import SignedPackage
 from django_q.worker import worker
 
