@@ -70,7 +70,8 @@ def data_problems(using="default", present_tables=None, *, snapshot_since_hour=N
             problems.append(_data_problem(
                 "202_attribution_settings",
                 f"duplicate global settings rows for user_id {_id_list(duplicated)} "
-                "(a NULL scope_id defeats the unique key); delete all but the newest in the scope settings admin",
+                "(a NULL scope_id defeats the unique key); select them in the scope settings admin and run "
+                "\"Merge duplicate global rows\" (keeps the row that decides)",
             ))
     if "202_attribution_snapshots" in present:
         snapshots = Snapshot.objects.using(using)
