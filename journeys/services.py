@@ -741,12 +741,13 @@ def check_purge_selection(*, conv_ids=None, user_ids=None, start=None, end=None,
 
 
 def purge_journeys(*, conv_ids=None, user_ids=None, start=None, end=None, campaign_id=None,
-                   disabled_scopes=False, orphans=False, dry_run=False, actor):
+                   disabled_scopes=False, orphans=False, dry_run=False, actor, progress=None):
     """Delete the touchpoints of the selected conversions (SPEC §4.4); reports rows deleted.
 
     Exactly one selection: conv_ids, user_ids (optionally narrowed by start/end/campaign_id),
     disabled_scopes (effective flag disabled by §4.1 precedence; user_ids narrows it) or
     orphans (soft-deleted or missing conversions; user_ids narrows it to soft-deleted ones).
+    `progress(result)` is called after every batch.
     """
     selection = check_purge_selection(
         conv_ids=conv_ids, user_ids=user_ids, start=start, end=end, campaign_id=campaign_id,
@@ -794,6 +795,8 @@ def purge_journeys(*, conv_ids=None, user_ids=None, start=None, end=None, campai
                     )
         result.rows_deleted += rows
         result.conversions += len(counts)
+        if progress is not None:
+            progress(result)
     return result
 
 

@@ -13,7 +13,8 @@ class Progress:
         self.bar = None
 
     def update(self, done, total, status=""):
-        """`done` of `total` units, with a short status (counts, rate, errors)."""
+        """`done` of `total` units (None: unknown, a counter with its rate instead of a bar),
+        with a short status (counts, rate, errors)."""
         if not self.on_terminal:
             self.stream.write(f"Progress: {status or f'{done}/{total} {self.unit}'}")
             return
@@ -21,7 +22,7 @@ class Progress:
             # tqdm needs the raw file: Django's OutputWrapper ends every write with a newline.
             self.bar = tqdm(total=total, unit=self.unit, desc=self.label, leave=True,
                             file=getattr(self.stream, "_out", self.stream), dynamic_ncols=True)
-        self.bar.total = max(total, done)
+        self.bar.total = None if total is None else max(total, done)
         self.bar.n = done
         self.bar.set_postfix_str(status, refresh=False)
         self.bar.refresh()

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from journeys import services
 from tracker.arguments import InvalidArgument
 from tracker.audit import Actor
+from tracker.progress import Progress
 
 
 class Command(BaseCommand):
@@ -45,7 +46,7 @@ class Command(BaseCommand):
                         "(add --yes to confirm, or --dry-run to count the rows).",
                         returncode=2,
                     )
-                preview = services.purge_journeys(**selection, dry_run=True, actor=actor)
+                preview = self._purge(selection, dry_run=True, actor=actor)
                 answer = input(
                     f"Delete {preview.rows_deleted} touchpoint row(s) of {preview.conversions} "
                     "conversion(s)? [y/N] "
@@ -53,7 +54,7 @@ class Command(BaseCommand):
                 if answer.strip().lower() not in ("y", "yes"):
                     self.stdout.write("Purge cancelled; nothing deleted.")
                     return
-            result = services.purge_journeys(**selection, dry_run=options["dry_run"], actor=actor)
+            result = self._purge(selection, dry_run=options["dry_run"], actor=actor)
         except InvalidArgument as error:
             raise CommandError(str(error), returncode=2)
         if result.dry_run:
@@ -62,3 +63,18 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write(f"Deleted {result.rows_deleted} touchpoint row(s) of {result.conversions} conversion(s).")
+
+    def _purge(self, selection, *, dry_run, actor):
+        """The purge, with a counter of conversions and rows on a terminal (plain output stays
+        as SPEC §4.4 has it)."""
+        progress = Progress(self.stdout, label="Dry run" if dry_run else "Purge", unit="conv")
+        verb = "to delete" if dry_run else "deleted"
+        try:
+            return services.purge_journeys(
+                **selection, dry_run=dry_run, actor=actor,
+                progress=lambda result: progress.update(
+                    result.conversions, None, f"{result.rows_deleted} touchpoint rows {verb}"
+                ) if progress.on_terminal else None,
+            )
+        finally:
+            progress.close()

@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from journeys import services
 from tracker.arguments import InvalidArgument
+from tracker.progress import Progress
 
 
 class Command(BaseCommand):
@@ -20,13 +21,20 @@ class Command(BaseCommand):
                             help="Only this conversion; repeat for several.")
 
     def handle(self, *args, **options):
+        progress = Progress(self.stdout, label="Verify", unit="conv")
         try:
             report = services.verify_journeys(
                 start=options["start"], end=options["end"], user_ids=options["users"],
                 conv_ids=options["conv_ids"],
+                # A counter on a terminal only: the plain output stays as SPEC §4.3 has it.
+                progress=lambda report: progress.update(report.checked, None, (
+                    f"{len(report.failing_conv_ids)} with errors, {len(report.review_conv_ids)} needing review"
+                )) if progress.on_terminal else None,
             )
         except InvalidArgument as error:
             raise CommandError(str(error), returncode=2)
+        finally:
+            progress.close()
         failing, review = report.failing_conv_ids, report.review_conv_ids
         for title, conv_ids, attribute in (("Errors", failing, "errors"), ("Needs manual review", review, "warnings")):
             if conv_ids:
