@@ -7,6 +7,7 @@ database), one keyset batch at a time: reading them through `journeys.source` co
 for 100,000 conversions, the summaries well under 2 s (docs/performance.md).
 """
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -61,9 +62,9 @@ def _owner(model, id_field, object_id, field, user):
     raise PermissionDenied(f"{field} {object_id} does not belong to an account you can access.")
 
 
-def resolve_scope(user, *, account=None, advertiser=None, campaign=None, using=None):
+def resolve_scope(user, *, account=None, advertiser=None, campaign=None):
     """The AnalysisScope of these optional filters (ids), as `user` may see it."""
-    candidates = set(live_account_ids(using or "default"))
+    candidates = set(live_account_ids())
     visible = visible_account_ids(user)
     if visible is not None:
         candidates &= visible
@@ -103,7 +104,7 @@ class AnalysisResult:
     rows: list
     total_rows: int
     conversions: int
-    revenue: object
+    revenue: Decimal
     names: dict  # channel id -> name, for the channels of the report
 
 
