@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 
-from attribution import services
+from attribution import multi_touch, services
 from attribution.credit import InvalidModelConfig, describe_config, validate_config
 from attribution.forms import (
     CONFIG_FIELDS,
@@ -604,7 +604,7 @@ def multi_touch_chain_view(request, group_id):
     """The chain a multi-touch flag change queued (SPEC §5.3): each step's state and result."""
     if not can_view_reports(request.user):
         raise PermissionDenied
-    chain = services.multi_touch_chain(group_id)
+    chain = multi_touch.find_chain(group_id)
     if chain is None or not can_see_account(request.user, chain.account_id):
         raise Http404("No such multi-touch chain among the accounts you can access.")
     context = {

@@ -7,33 +7,20 @@ functions validate again under row locks: they are the authority.
 """
 import re
 import time
-import uuid
-from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Min
 from django.utils.text import slugify
-from django_q.conf import Conf
-from django_q.models import Task
-from django_q.tasks import async_chain, async_task
+from django_q.tasks import async_task
 
-from attribution import rebuild, store
+from attribution import model_rows, multi_touch, rebuild
 from attribution.credit import InvalidModelConfig, config_to_column, validate_config
-from attribution.models import (
-    SETTING_SCOPE_TYPES,
-    AttributionModel,
-    AttributionSetting,
-    Snapshot,
-    TouchCredit,
-)
+from attribution.models import SETTING_SCOPE_TYPES, AttributionModel, AttributionSetting
 from attribution.snapshot_cache import invalidate_snapshots_on_commit
-from journeys import store as journey_store
 from journeys.models import Advertiser, Campaign
 from journeys.services import multi_touch_policies
-from tracker import arguments, audit
-from tracker.models import Account, AuditEntry
+from tracker import audit
+from tracker.models import Account
 from tracker.queue import QueuedTask, queue_group
 
 MODEL_NAME_MAX_LENGTH = 255
@@ -425,114 +412,13 @@ def delete_model(model, *, actor):
         # With Redis the enqueue is immediate; should this transaction still roll back, the task
         # finds the model row and deletes nothing.
         task_id = async_task(
-            MODEL_ROWS_DELETION_TASK, model_id=current.model_id, account_id=current.user_id,
+            model_rows.DELETION_TASK, model_id=current.model_id, account_id=current.user_id,
             username=actor.username, task_name=f"delete rows of model {current.model_id}",
         )
         audit.record(
             current.user_id, "model_delete", actor, model_id=current.model_id,
             rows_deletion_task_id=task_id, **_audit_snapshot(current),
         )
-
-
-MODEL_ROWS_DELETION_TASK = "attribution.tasks.delete_model_rows_task"
-# Snapshots deleted per transaction, with their credit rows (an hour's global snapshot can hold
-# thousands of credits).
-MODEL_ROWS_CHUNK_SNAPSHOTS = 200
-
-
-@dataclass
-class ModelRowsDeletion:
-    """What deleting a deleted model's rows did: rows removed, or why nothing was."""
-
-    model_id: int
-    account_id: int
-    snapshots: int = 0
-    credits: int = 0
-    chunks: int = 0
-    locked: bool = False  # another rebuild of the account held its lock
-    model_exists: bool = False  # the model row is still there: nothing is deleted
-
-    @property
-    def succeeded(self):
-        return not self.locked and not self.model_exists
-
-    def as_dict(self):
-        return {**asdict(self), "succeeded": self.succeeded}
-
-
-def delete_model_rows(*, model_id, account_id, actor, lock_timeout=0):
-    """Delete the snapshots and credit rows of a deleted model, MODEL_ROWS_CHUNK_SNAPSHOTS
-    snapshots per transaction, under the account's rebuild lock (no rebuild writes its hours
-    meanwhile). Idempotent; one `model_rows_deleted` audit row in the last chunk's transaction."""
-    result = ModelRowsDeletion(model_id, account_id)
-    if AttributionModel.objects.filter(model_id=model_id).exists():
-        result.model_exists = True
-        return result
-    with store.account_lock(account_id, lock_timeout) as acquired:
-        if not acquired:
-            result.locked = True
-            return result
-        finished = False
-        while not finished:
-            with transaction.atomic():
-                snapshot_ids = list(
-                    Snapshot.objects.filter(model_id=model_id).order_by("snapshot_id")
-                    .values_list("snapshot_id", flat=True)[:MODEL_ROWS_CHUNK_SNAPSHOTS]
-                )
-                if snapshot_ids:
-                    result.credits += TouchCredit.objects.filter(snapshot_id__in=snapshot_ids).delete()[0]
-                    result.snapshots += Snapshot.objects.filter(snapshot_id__in=snapshot_ids).delete()[0]
-                    result.chunks += 1
-                finished = len(snapshot_ids) < MODEL_ROWS_CHUNK_SNAPSHOTS
-                if finished and result.snapshots:
-                    audit.record(
-                        account_id, "model_rows_deleted", actor, model_id=model_id,
-                        snapshots=result.snapshots, credits=result.credits, chunks=result.chunks,
-                    )
-                    invalidate_snapshots_on_commit(account_id)
-    return result
-
-
-class Leftover(NamedTuple):
-    model_id: int
-    account_id: int
-    snapshots: int
-
-
-def deleted_model_leftovers(account_ids=None):
-    """Snapshot rows whose model no longer exists, per model (System Checks, delete_model_rows).
-
-    The distinct model ids come from the leading column of the model_hour_scope key; each
-    leftover model is then counted on the same key.
-    """
-    referenced = list(Snapshot.objects.order_by().values_list("model_id", flat=True).distinct())
-    existing = set(AttributionModel.objects.filter(model_id__in=referenced).values_list("model_id", flat=True))
-    leftovers = []
-    for model_id in sorted(set(referenced) - existing):
-        rows = Snapshot.objects.filter(model_id=model_id)
-        account_id = rows.values_list("user_id", flat=True).first()
-        if account_ids is None or account_id in account_ids:
-            leftovers.append(Leftover(model_id, account_id, rows.count()))
-    return leftovers
-
-
-def delete_leftover_rows(*, model_ids=None, actor, lock_timeout=0):
-    """Delete the rows of deleted models (`model_ids`, default every leftover); a named model that
-    still exists is a bad argument (InvalidArgument, nothing deleted). [ModelRowsDeletion]."""
-    model_ids = None if not model_ids else arguments.object_ids("--model", model_ids)
-    lock_timeout = arguments.whole_number(
-        "--lock-timeout", lock_timeout, minimum=0, maximum=rebuild.LOCK_TIMEOUT_MAX_SECONDS,
-    )
-    if model_ids is not None:
-        existing = AttributionModel.objects.filter(model_id__in=model_ids).order_by("model_id").first()
-        if existing is not None:
-            raise arguments.InvalidArgument(
-                "--model", existing.model_id, "that model still exists: delete it in the admin or the API first",
-            )
-    return [
-        delete_model_rows(model_id=row.model_id, account_id=row.account_id, actor=actor, lock_timeout=lock_timeout)
-        for row in deleted_model_leftovers() if model_ids is None or row.model_id in model_ids
-    ]
 
 
 def set_models_active(models, active, *, actor):
@@ -679,7 +565,7 @@ def save_scope_setting(*, account_id, scope_type, scope_id, model_id, multi_touc
         audit.record(account_id, "settings_update", actor, model_id=model_id, changes=changes, **scope)
         chain_group_id = None
         if was_enabled != enabled:
-            chain_group_id = _multi_touch_flipped(account_id, scope_type, scope_id, enabled, actor,
+            chain_group_id = multi_touch.queue_chain(account_id, scope_type, scope_id, enabled, actor,
                                                   setting_id=setting.setting_id, model_id=model_id)
     return SavedScopeSetting(setting, chain_group_id)
 
@@ -701,7 +587,7 @@ def delete_scope_setting(setting, *, actor):
         enabled = _effective_flag(row.user_id, row.scope_type, row.scope_id)
         if was_enabled == enabled:
             return None
-        return _multi_touch_flipped(row.user_id, row.scope_type, row.scope_id, enabled, actor,
+        return multi_touch.queue_chain(row.user_id, row.scope_type, row.scope_id, enabled, actor,
                                     setting_id=row.setting_id, model_id=row.model_id)
 
 
@@ -724,137 +610,6 @@ def merge_global_settings(account_id, *, actor):
         )
         AttributionSetting.objects.filter(setting_id__in=removed).delete()
     return kept, removed
-
-
-# The chain after a scope's multi-touch flag flips (SPEC §5.3).
-PURGE_DISABLED_TASK = "journeys.tasks.purge_disabled_scopes_task"
-HYDRATE_SCOPE_TASK = "journeys.tasks.hydrate_scope_task"
-MULTI_TOUCH_REBUILD_TASK = "attribution.tasks.multi_touch_rebuild_task"
-MULTI_TOUCH_CHAIN_KIND = "multitouch"
-
-
-def _multi_touch_flipped(account_id, scope_type, scope_id, enabled, actor, *, setting_id, model_id):
-    """Audit the flip and queue its chain: purge the journeys now disabled, or hydrate the
-    scope's lookback window, then rebuild the hours that changed. Call inside the changing
-    transaction, as its last step (with Redis the enqueue is immediate; see tracker.queue).
-
-    One django-q2 chain under one group: django-q2 queues the rebuild when the first step has
-    finished, and after a failed first step too (the rebuild then credits what it did, and the
-    step's retry queues the rebuild again), so the journeys and snapshots end up consistent.
-    The rebuild step fails when the rebuild fails. Returns the chain's group id.
-    """
-    group_id = f"{MULTI_TOUCH_CHAIN_KIND}-{uuid.uuid4().hex[:12]}"
-    scope_label = scope_type if scope_id is None else f"{scope_type} {scope_id}"
-    if enabled:
-        first = (HYDRATE_SCOPE_TASK, (), {
-            "account_id": account_id, "scope_type": scope_type, "scope_id": scope_id,
-            "username": actor.username, "task_name": f"hydrate user {account_id} {scope_label}",
-        })
-        since = _now() - settings.ATTRIBUTION_LOOKBACK_SECONDS
-    else:
-        first = (PURGE_DISABLED_TASK, (), {
-            "user_ids": [account_id], "username": actor.username,
-            "task_name": f"purge disabled scopes of user {account_id}",
-        })
-        since = None
-    rebuild_step = (MULTI_TOUCH_REBUILD_TASK, (), {
-        "account_id": account_id, "scope_type": scope_type, "scope_id": scope_id, "since": since,
-        "username": actor.username, "task_name": f"rebuild user {account_id} after {scope_label} multi-touch change",
-    })
-    steps = [first, rebuild_step]
-    audit.record(
-        account_id, "multi_touch_enable" if enabled else "multi_touch_disable", actor, model_id=model_id,
-        setting_id=setting_id, scope_type=scope_type, scope_id=scope_id, chain_group_id=group_id,
-        chain_steps=[func for func, _args, _kwargs in steps],
-    )
-    async_chain(steps, group=group_id)
-    return group_id
-
-
-MULTI_TOUCH_ACTIONS = ("multi_touch_enable", "multi_touch_disable")
-_CHAIN_GROUP_ID = re.compile(rf"^{MULTI_TOUCH_CHAIN_KIND}-[0-9a-f]{{12}}$")
-# States of a chain step: its task's stored result, or where the task must be meanwhile.
-STEP_SUCCEEDED, STEP_FAILED, STEP_RETRYING = "succeeded", "failed", "failed, will be retried"
-STEP_PENDING, STEP_WAITING = "queued or running", "waiting for the previous step"
-
-
-@dataclass(frozen=True)
-class ChainStep:
-    func: str
-    state: str
-    attempts: int = 0
-    result: object = None  # the task's result; for a failure, its error without the traceback
-
-
-@dataclass(frozen=True)
-class MultiTouchChain:
-    group_id: str
-    account_id: int
-    enabled: bool
-    scope_type: str
-    scope_id: int | None
-    queued_at: int
-    queued_by: dict
-    steps: tuple
-
-    @property
-    def finished(self):
-        return all(step.state in (STEP_SUCCEEDED, STEP_FAILED) for step in self.steps)
-
-
-def multi_touch_chain(group_id):
-    """The chain queued under `group_id` by a multi-touch flag change, with each step's state
-    (from django-q2's stored results), or None when no such chain was queued."""
-    if not _CHAIN_GROUP_ID.match(str(group_id)):
-        return None
-    entry = (
-        AuditEntry.objects.filter(action__in=MULTI_TOUCH_ACTIONS, metadata__contains=f'"chain_group_id": "{group_id}"')
-        .order_by("audit_id").first()
-    )
-    if entry is None:
-        return None
-    metadata = entry.metadata_dict
-    tasks = {task.func: task for task in Task.objects.filter(group=group_id).order_by("started")}
-    steps, previous_stored = [], True
-    for func in metadata.get("chain_steps", ()):
-        task = tasks.get(func)
-        if task is None:
-            steps.append(ChainStep(func, STEP_PENDING if previous_stored else STEP_WAITING))
-        elif task.success:
-            steps.append(ChainStep(func, STEP_SUCCEEDED, task.attempt_count, task.result))
-        else:
-            retrying = Conf.MAX_ATTEMPTS == 0 or task.attempt_count < Conf.MAX_ATTEMPTS
-            error = str(task.result).split(" : Traceback", 1)[0]
-            steps.append(ChainStep(func, STEP_RETRYING if retrying else STEP_FAILED, task.attempt_count, error))
-        previous_stored = task is not None
-    return MultiTouchChain(
-        group_id=group_id, account_id=entry.user_id, enabled=entry.action == "multi_touch_enable",
-        scope_type=metadata.get("scope_type"), scope_id=metadata.get("scope_id"),
-        queued_at=entry.created_at, queued_by=metadata.get("actor") or {}, steps=tuple(steps),
-    )
-
-
-def multi_touch_rebuild_window(*, account_id, scope_type, scope_id, since=None):
-    """(start, end) epochs to rebuild after a scope's multi-touch flag flipped, or None.
-
-    The span of the scope's live conversions (from `since`: a hydration changes only its
-    lookback window) within the span of hours the account has snapshots for: only hours
-    already rebuilt can credit stale journeys. Computed when the step runs, so a retried chain
-    rebuilds the same hours whatever the first step managed before it failed.
-    """
-    if scope_type == "global":
-        campaign_ids = None
-    elif scope_type == "campaign":
-        campaign_ids = [scope_id]
-    else:
-        campaign_ids = journey_store.campaign_ids_of_advertiser(account_id, scope_id)
-    conversions = journey_store.conversion_time_span(account_id, campaign_ids=campaign_ids, start=since)
-    hours = Snapshot.objects.filter(user_id=account_id).aggregate(first=Min("date_hour"), last=Max("date_hour"))
-    if conversions is None or hours["first"] is None:
-        return None
-    start = max(conversions[0], hours["first"])
-    end = min(conversions[1], hours["last"] + rebuild.HOUR_SECONDS - 1)
-    return (start, end) if start <= end else None
 
 
 # --- rebuilds ---------------------------------------------------------------------------------

@@ -454,9 +454,9 @@ def check_settings_drift(account_ids=None, now=None):
 
 def check_deleted_model_rows(account_ids=None, now=None):
     """SPEC §5.3: a deleted model's rows are removed in the background; leftovers are listed."""
-    from attribution.services import deleted_model_leftovers
+    from attribution.model_rows import leftovers as model_leftovers
 
-    leftovers = deleted_model_leftovers(None if account_ids is None else set(account_ids))
+    leftovers = model_leftovers(None if account_ids is None else set(account_ids))
     hint = ("Reports already hide them. Deleting a model queues attribution.tasks.delete_model_rows_task "
             "(needs `manage.py qcluster`); rows still here after it ran are removed by "
             "`manage.py delete_model_rows` (audited model_rows_deleted).")

@@ -8,7 +8,7 @@ import json
 
 from django.conf import settings
 
-from attribution import services
+from attribution import model_rows, multi_touch
 from attribution.exports.jobs import process_pending_exports
 from attribution.rebuild import run_rebuild
 from tracker.audit import Actor
@@ -36,7 +36,7 @@ def rebuild_task(start=None, end=None, user_ids=None, model_ids=None, username="
 def multi_touch_rebuild_task(account_id, scope_type, scope_id, since=None, username="task"):
     """The last step of a scope's multi-touch chain (SPEC §5.3): rebuild the hours the purge or
     hydration changed; fails as rebuild_task does."""
-    window = services.multi_touch_rebuild_window(
+    window = multi_touch.rebuild_window(
         account_id=account_id, scope_type=scope_type, scope_id=scope_id, since=since,
     )
     if window is None:
@@ -46,7 +46,7 @@ def multi_touch_rebuild_task(account_id, scope_type, scope_id, since=None, usern
 
 def delete_model_rows_task(model_id, account_id, username="task"):
     """Delete a deleted model's snapshots and credit rows (queued by its deletion, SPEC §5.3)."""
-    return _done(services.delete_model_rows(
+    return _done(model_rows.delete_rows(
         model_id=model_id, account_id=account_id, actor=Actor.task(username),
         lock_timeout=settings.ATTRIBUTION_QUEUED_LOCK_WAIT_SECONDS,
     ))

@@ -5,7 +5,7 @@ from django.urls import reverse
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
-from attribution import services
+from attribution import multi_touch, services
 from attribution.models import AttributionSetting
 from tracker.audit import Actor
 from tracker.models import AccountAccess, AuditEntry
@@ -204,8 +204,8 @@ def test_saving_a_flipped_flag_links_the_chain_page_which_shows_its_steps(manage
     page = manager_client.get(chain_url)
     steps = page.context["chain"].steps
     assert [(step.func, step.state) for step in steps] == [
-        ("journeys.tasks.purge_disabled_scopes_task", services.STEP_PENDING),
-        ("attribution.tasks.multi_touch_rebuild_task", services.STEP_WAITING),
+        ("journeys.tasks.purge_disabled_scopes_task", multi_touch.STEP_PENDING),
+        ("attribution.tasks.multi_touch_rebuild_task", multi_touch.STEP_WAITING),
     ]
     assert "purge the disabled journeys" in page.content.decode()
 

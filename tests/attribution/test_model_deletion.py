@@ -9,7 +9,7 @@ from django.core.management.base import CommandError
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
-from attribution import reporting, services
+from attribution import model_rows, reporting, services
 from attribution.exports import files, jobs
 from attribution.models import Snapshot, TouchCredit
 from attribution.system_checks import OK, WARNING, check_deleted_model_rows
@@ -58,7 +58,7 @@ def test_deleting_queues_the_rows_deletion_and_reports_hide_the_rows_at_once(doo
 
     services.delete_model(model, actor=ADMIN)
 
-    [task] = [package for package in _queued() if package["func"] == services.MODEL_ROWS_DELETION_TASK]
+    [task] = [package for package in _queued() if package["func"] == model_rows.DELETION_TASK]
     assert task["kwargs"] == {"model_id": model.model_id, "account_id": account.user_id, "username": "ops"}
     [entry] = AuditEntry.objects.filter(action="model_delete")
     assert entry.metadata_dict["rows_deletion_task_id"] == task["id"]
@@ -71,7 +71,7 @@ def test_deleting_queues_the_rows_deletion_and_reports_hide_the_rows_at_once(doo
 
 def test_the_task_deletes_in_chunks_audits_once_and_is_idempotent(doomed, monkeypatch):
     account, model = doomed
-    monkeypatch.setattr(services, "MODEL_ROWS_CHUNK_SNAPSHOTS", 3)
+    monkeypatch.setattr(model_rows, "CHUNK_SNAPSHOTS", 3)
     services.delete_model(model, actor=ADMIN)
 
     result = delete_model_rows_task(model.model_id, account.user_id, username="worker")

@@ -9,7 +9,7 @@ from django.utils.module_loading import import_string
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
-from attribution import services
+from attribution import multi_touch, services
 from attribution.models import Snapshot, TouchCredit
 from attribution.rebuild import run_rebuild
 from journeys.models import JourneyTouch
@@ -87,7 +87,7 @@ def test_after_a_purge_the_older_hours_no_longer_credit_the_purged_journeys(hist
     assert sorted(campaign_rows.values_list("attributed_clicks", flat=True)) == [1] * HOURS
     assert sum(Snapshot.objects.filter(model_id=model.pk, scope_type="global")
                .values_list("attributed_clicks", flat=True)) == (3 + 1) * HOURS
-    chain = services.multi_touch_chain(saved.chain_group_id)
+    chain = multi_touch.find_chain(saved.chain_group_id)
     assert (chain.account_id, chain.enabled, chain.scope_id) == (account.user_id, False, campaign.aff_campaign_id)
 
 

@@ -14,7 +14,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from attribution import services
+from attribution import multi_touch, services
 from journeys.models import JourneyTouch
 from tests.attribution.account_lock import holding_account_lock
 from tests.attribution.rebuild_fixtures import HOUR, H, build_scenario, make_model
@@ -186,5 +186,5 @@ def test_a_multi_touch_change_runs_its_chain_on_a_worker(tracker, external):
         "SELECT func FROM `django_q_task` WHERE `group` = ? ORDER BY started", [saved.chain_group_id])]
     assert funcs == ["journeys.tasks.purge_disabled_scopes_task", "attribution.tasks.multi_touch_rebuild_task"]
     if connection.vendor == "mysql":  # the test's own connection sees the worker's results
-        steps = services.multi_touch_chain(saved.chain_group_id).steps
-        assert [step.state for step in steps] == [services.STEP_SUCCEEDED] * 2
+        steps = multi_touch.find_chain(saved.chain_group_id).steps
+        assert [step.state for step in steps] == [multi_touch.STEP_SUCCEEDED] * 2

@@ -6,7 +6,7 @@ Exit 0 done, 2 bad arguments (nothing deleted), 3 an account's rebuild lock stay
 """
 from django.core.management.base import BaseCommand, CommandError
 
-from attribution import services
+from attribution import model_rows
 from tracker.arguments import InvalidArgument
 from tracker.audit import Actor
 
@@ -24,7 +24,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            deletions = services.delete_leftover_rows(
+            deletions = model_rows.delete_leftover_rows(
                 model_ids=options["models"], lock_timeout=options["lock_timeout"], actor=Actor.cli(),
             )
         except InvalidArgument as error:
