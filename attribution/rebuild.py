@@ -11,9 +11,9 @@ How one account is rebuilt, under its lock:
    CHUNK_MAX_CONVERSIONS conversions, so memory and transaction size stay bounded.
 3. Per chunk: read its journeys in keyset batches (bounded by the indexed conv_id range, so
    conversions that arrive mid-run wait for the next run, consistently with the fit), run the
-   crediting pass (`crediting.CreditPass`: every model's credits and per-hour scope sums), then in
-   ONE transaction delete the chunk's old snapshots and credits of those models and insert the
-   new ones. A reader sees an hour either old or new; a killed run leaves only whole chunks
+   crediting pass (`crediting.CreditPass`: every model's credits and per-hour scope sums) and
+   collect the account's journey summaries (the analysis reports' table), then in ONE
+   transaction delete the chunk's old snapshots, credits and summaries and insert the new ones. A reader sees an hour either old or new; a killed run leaves only whole chunks
    behind, and rerunning the same window writes the same rows.
 4. The `snapshot_rebuild` audit rows (one per model) go into the LAST chunk's transaction: an
    audit row exists exactly when its model's whole window committed, and its totals are final.
@@ -29,6 +29,7 @@ from attribution.crediting import CreditPass, MarkovFit, ModelTotals, credit_dec
 from attribution.snapshot_cache import invalidate_snapshots_on_commit
 from journeys import source
 from journeys import store as journey_store
+from journeys.summary_store import ChunkSummaries
 from tracker import accounts, arguments, audit
 from tracker.arguments import InvalidArgument
 from tracker.utc import iso
@@ -368,6 +369,7 @@ def _rebuild_models(account_id, models, window, actor, progress):
     summaries = []
     for number, (chunk_start, chunk_end) in enumerate(chunks, start=1):
         credit_pass = CreditPass(models, effects, totals=totals)
+        summaries = ChunkSummaries(account_id, chunk_start, chunk_end - 1)
         conv_ids = index.conv_id_range(chunk_start, chunk_end)
         if conv_ids is not None:
             for records in source.journey_batches(
@@ -376,7 +378,11 @@ def _rebuild_models(account_id, models, window, actor, progress):
             ):
                 batches += 1
                 credit_pass.add(records)
+                summaries.add(records)
         with transaction.atomic():
+            # The journey analysis reports (SPEC §7.1) read these summaries: rebuilt with the
+            # snapshots, so both cover the same hours.
+            summaries.replace()
             store.replace_snapshots(
                 model_ids=model_ids, hour_start=chunk_start, hour_end=chunk_end,
                 snapshot_rows=[

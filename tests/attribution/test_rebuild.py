@@ -381,3 +381,20 @@ def test_busy_lock_skips_the_user_with_exit_3_and_writes_nothing(scenario):
     assert not CronjobLog.objects.exists()
     after, _, _ = rebuild(**WINDOW)
     assert after.exit_code == 0 and Snapshot.objects.exists()
+
+
+def test_the_rebuild_writes_the_analysis_summaries_of_its_hours(scenario):
+    """SPEC §7.1 reports read journey summaries rebuilt with the snapshots: same hours, replaced."""
+    from journeys.models import JourneySummary
+
+    make_model(scenario.account, "last_touch")
+    JourneySummary.objects.create(
+        conv_id=424242, user_id=scenario.account.user_id, campaign_id=1, conv_time=H + 10, revenue=1,
+        first_touch_time=H, account_path="", campaign_path="", landing_page_path="", built_at=1,
+    )
+    outcome, _, err = rebuild(**WINDOW)
+    assert outcome.exit_code == 0, err
+    summaries = {row.conv_id: row for row in JourneySummary.objects.all()}
+    assert sorted(summaries) == sorted(c.conv_id for c in scenario.conversions.values())
+    first = summaries[scenario.conversions[1].conv_id]
+    assert (first.first_touch_time, first.conv_time) == (scenario.clicks["a"].click_time, H + 600)
