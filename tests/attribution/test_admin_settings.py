@@ -154,7 +154,7 @@ def test_deleting_a_disabled_row_links_the_chain_it_queued(manager_client, acme)
         reverse("admin:attribution_attributionsetting_delete", args=[row.pk]), {"post": "yes"}, follow=True
     )
     chain_group_id = AuditEntry.objects.filter(action="multi_touch_enable").get().metadata_dict["chain_group_id"]
-    assert reverse("attribution_multi_touch_chain", args=[chain_group_id]) in response.content.decode()
+    assert f'href="{reverse("attribution_multi_touch_chain", args=[chain_group_id])}"' in response.content.decode()
 
 
 def _global_row(account, updated_at, enabled=True):
@@ -199,7 +199,7 @@ def test_saving_a_flipped_flag_links_the_chain_page_which_shows_its_steps(manage
     )
     chain_group_id = AuditEntry.objects.get(action="multi_touch_disable").metadata_dict["chain_group_id"]
     chain_url = reverse("attribution_multi_touch_chain", args=[chain_group_id])
-    assert chain_url in response.content.decode()
+    assert f'<a href="{chain_url}">Follow the progress</a>' in response.content.decode()
 
     page = manager_client.get(chain_url)
     steps = page.context["chain"].steps
