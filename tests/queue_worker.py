@@ -6,6 +6,8 @@ a failure left leased for a retry).
 from datetime import timedelta
 from multiprocessing import Queue, Value
 
+import django_q.monitor
+import django_q.worker
 import pytest
 from django.utils import timezone
 from django_q.brokers import get_broker
@@ -33,8 +35,11 @@ class OrmWorker:
 
     def run(self, taken):
         # django-q2 closes "old" connections around a task unless SYNC is on; in a test that
-        # would close the connection holding the test's transaction.
+        # would close the connection holding the test's transaction. And it retitles its
+        # processes (setproctitle): not the test process.
         self.monkeypatch.setattr(Conf, "SYNC", True)
+        self.monkeypatch.setattr(django_q.worker, "setproctitle", None)
+        self.monkeypatch.setattr(django_q.monitor, "setproctitle", None)
         tasks, results = Queue(), Queue()
         for _ack_id, task in taken:
             tasks.put(task)
