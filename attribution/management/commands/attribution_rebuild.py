@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand
 from attribution import rebuild, services
 from tracker.arguments import InvalidArgument
 from tracker.audit import Actor
+from tracker.commands import add_repeated_id_argument, add_window_arguments
 from tracker.progress import Progress
 from tracker.utc import iso
 
@@ -34,12 +35,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--start", metavar="EPOCH", help="Window start (default: --end minus 24 h).")
-        parser.add_argument("--end", metavar="EPOCH", help="Window end (default: now).")
-        parser.add_argument("--user", action="append", dest="users", default=[], metavar="ID",
-                            help="Only this Prosper202 user_id; repeat for several.")
-        parser.add_argument("--model", action="append", dest="models", default=[], metavar="ID",
-                            help="Only this model id (inactive ones too); repeat for several.")
+        add_window_arguments(parser, "Window start (default: --end minus 24 h).", "Window end (default: now).")
+        add_repeated_id_argument(parser, "--user", "users", "Only this Prosper202 user_id")
+        add_repeated_id_argument(parser, "--model", "models", "Only this model id (inactive ones too)")
         parser.add_argument("--force", action="store_true",
                             help="Run a scheduled run even if its hour is already recorded.")
         parser.add_argument("--lock-timeout", default="0", metavar="SECONDS",
@@ -60,8 +58,8 @@ class Command(BaseCommand):
 
     def _rebuild(self, options):
         arguments = {
-            "start": options["start"], "end": options["end"], "user_ids": options["users"],
-            "model_ids": options["models"],
+            "start": options["start"], "end": options["end"], "user_ids": options["users"] or (),
+            "model_ids": options["models"] or (),
         }
         actor = Actor.cli()
         if options["run_async"]:

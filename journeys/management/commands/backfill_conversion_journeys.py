@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from journeys import services
 from tracker.arguments import InvalidArgument
 from tracker.audit import Actor
+from tracker.commands import add_repeated_id_argument, add_window_arguments
 from tracker.progress import Progress
 from tracker.utc import utc_text
 
@@ -42,10 +43,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--start", metavar="EPOCH", help="First conv_time (default: --end minus the lookback).")
-        parser.add_argument("--end", metavar="EPOCH", help="Last conv_time, inclusive (default: now).")
-        parser.add_argument("--user", action="append", dest="users", metavar="ID",
-                            help="Only this Prosper202 user_id; repeat for several.")
+        add_window_arguments(parser, "First conv_time (default: --end minus the lookback).",
+                             "Last conv_time, inclusive (default: now).")
+        add_repeated_id_argument(parser, "--user", "users", "Only this Prosper202 user_id")
         parser.add_argument("--batch-size", default=services.DEFAULT_BATCH_SIZE, metavar="N",
                             help=f"Conversions per transaction (default {services.DEFAULT_BATCH_SIZE}).")
         parser.add_argument("--dry-run", action="store_true", help="Build journeys but write nothing.")

@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from journeys import cache
 from tracker.arguments import InvalidArgument
+from tracker.commands import add_repeated_id_argument, add_window_arguments
 
 
 class Command(BaseCommand):
@@ -13,12 +14,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--conv-id", action="append", dest="conv_ids", metavar="ID",
-                            help="This conversion's journey; repeat for several.")
-        parser.add_argument("--user", action="append", dest="users", metavar="ID",
-                            help="Journeys of this Prosper202 user_id's conversions; repeat for several.")
-        parser.add_argument("--start", metavar="EPOCH", help="With --user: conv_time >= EPOCH.")
-        parser.add_argument("--end", metavar="EPOCH", help="With --user: conv_time <= EPOCH.")
+        add_repeated_id_argument(parser, "--conv-id", "conv_ids", "This conversion's journey")
+        add_repeated_id_argument(parser, "--user", "users", "Journeys of this Prosper202 user_id's conversions")
+        add_window_arguments(parser, "With --user: conv_time >= EPOCH.", "With --user: conv_time <= EPOCH.")
         parser.add_argument("--all", action="store_true", dest="everything",
                             help="Every journey key, at once (bumps the key namespace).")
 

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from journeys import services
 from tracker.arguments import InvalidArgument
 from tracker.audit import Actor
+from tracker.commands import add_repeated_id_argument, add_window_arguments
 from tracker.progress import Progress
 
 
@@ -16,12 +17,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--conv-id", action="append", dest="conv_ids", metavar="ID",
-                            help="This conversion; repeat for several.")
-        parser.add_argument("--user", action="append", dest="users", metavar="ID",
-                            help="Conversions of this Prosper202 user_id; repeat for several.")
-        parser.add_argument("--start", metavar="EPOCH", help="With --user: conv_time >= EPOCH.")
-        parser.add_argument("--end", metavar="EPOCH", help="With --user: conv_time <= EPOCH.")
+        add_repeated_id_argument(parser, "--conv-id", "conv_ids", "This conversion")
+        add_repeated_id_argument(parser, "--user", "users", "Conversions of this Prosper202 user_id")
+        add_window_arguments(parser, "With --user: conv_time >= EPOCH.", "With --user: conv_time <= EPOCH.")
         parser.add_argument("--campaign", metavar="ID", help="With --user: only this campaign.")
         parser.add_argument("--disabled-scopes", action="store_true",
                             help="Conversions whose effective multi-touch setting is disabled.")

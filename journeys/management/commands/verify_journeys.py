@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from journeys import services
 from tracker.arguments import InvalidArgument
+from tracker.commands import add_repeated_id_argument, add_window_arguments
 from tracker.progress import Progress
 
 
@@ -13,12 +14,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--start", metavar="EPOCH", help="Only conversions with conv_time >= EPOCH.")
-        parser.add_argument("--end", metavar="EPOCH", help="Only conversions with conv_time <= EPOCH.")
-        parser.add_argument("--user", action="append", dest="users", metavar="ID",
-                            help="Only this Prosper202 user_id; repeat for several.")
-        parser.add_argument("--conv-id", action="append", dest="conv_ids", metavar="ID",
-                            help="Only this conversion; repeat for several.")
+        add_window_arguments(parser, "Only conversions with conv_time >= EPOCH.",
+                             "Only conversions with conv_time <= EPOCH.")
+        add_repeated_id_argument(parser, "--user", "users", "Only this Prosper202 user_id")
+        add_repeated_id_argument(parser, "--conv-id", "conv_ids", "Only this conversion")
 
     def handle(self, *args, **options):
         progress = Progress(self.stdout, label="Verify", unit="conv")
