@@ -1,85 +1,54 @@
-"""Journey backfill benchmark (run by hand, not a test).
+"""Journey backfill benchmark (run by hand, not a test): the backfill against the write limit.
 
-Generates a Prosper202 dataset in its own database (default 1,000,000 clicks of about 490,000
-visitors and 100,000 conversions over 45 days, 20 accounts x 4,000 campaigns; see `generate`),
-times `backfill_conversion_journeys` over the whole range, then, in the same process, times a
-bare INSERT of exactly the rows it wrote into an empty scratch copy of
-`202_conversion_touchpoints`, with the same transactions and the same multi-row INSERT
-statements. Prints conversions/s, touchpoint rows/s, the ratio to the bare insert, the spread
-of journey lengths and the peak RSS of the backfill, and writes them to the "Journey backfill"
-section of docs/performance.md (targets: >= 60% of the bare insert rate, < 300 MB).
+Generates a Prosper202 dataset in its own database (see `generate`), then for each variant of
+the optional key (`--index without|with|both`) runs, in a child process, the
+`backfill_conversion_journeys` command over the whole range and, right after in the same
+process, the write limit of exactly the rows it wrote, in the same transactions
+(`bench/write_limit.py`: the best of executemany, formatted multi-row INSERT and LOAD DATA).
+Prints per variant: backfill seconds, touchpoint rows/s, each write method's rows/s, the ratio
+to the limit, the child's peak RSS during the backfill and the load average before and after.
 
-Usage (MariaDB/MySQL; the database is created if missing and its 202 tables are WIPED, so its
+Usage (MariaDB/MySQL; the database is created when missing and its 202 tables are WIPED, so its
 name must contain "bench"). The machine is shared: check `uptime` first.
 
-    DEBUG=1 DATABASE_URL=mysql://root@127.0.0.1:3306/bench_bperf \\
-        .venv/bin/python bench/backfill_benchmark.py
-    # quick check at a smaller scale, without touching the docs, with a profile:
-    DEBUG=1 DATABASE_URL=mysql://root@127.0.0.1:3306/bench_bperf \\
-        .venv/bin/python bench/backfill_benchmark.py --clicks 100000 --conversions 10000 \\
-        --no-docs --profile /tmp/backfill.prof
+    DATABASE_URL=mysql://root@127.0.0.1:3306/bench_backfill_200k \\
+        .venv/bin/python bench/backfill_benchmark.py --clicks 200000 --conversions 20000
+    DATABASE_URL=mysql://root@127.0.0.1:3306/bench_backfill_1m \\
+        .venv/bin/python bench/backfill_benchmark.py --buffer-pool-mb 2048 --reuse
+    # where the time goes (store functions timed in the child) or a cProfile of the backfill:
+    ... bench/backfill_benchmark.py --reuse --index without --phases
+    ... bench/backfill_benchmark.py --reuse --index without --profile /tmp/backfill.prof
+
+`--buffer-pool-mb N` sets `innodb_buffer_pool_size` for the run (SET GLOBAL) and restores the
+previous size afterwards. `--reuse` keeps the data of a previous run with the same arguments.
 """
 import argparse
 import bisect
+import functools
 import io
 import itertools
+import json
 import os
 import random
-import re
-import resource
+import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "attribution_site.settings")
+os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault("SECRET_KEY", "benchmark-only-" + "x" * 50)
+os.environ["CACHE_URL"] = "locmemcache://"
 
 DAY = 86_400
 END = 1_790_000_000  # fixed so every run builds the same dataset
-INSERT_CHUNK_ROWS = 5000
-DOCS = ROOT / "docs" / "performance.md"
-SECTION = "## Journey backfill"
-# The method paragraphs under the figures (kept in docs/performance.md by update_docs).
-DOCS_METHOD = """\
-Data (`generate` in the script): campaign popularity is log-normal (sigma 1) over one campaign
-per 12.5 clicks; each visitor clicks one campaign 1 + Exp(mean 1.5) times (about 2 clicks,
-a day apart on average) over the 45 days; the conversions are a random sample of the visitors
-(100,000 of about 490,000 visitors, 10% of the clicks), each on the visitor's last click, 0-2
-days after it. Journeys are therefore mostly well under the cap (spread in the table), unlike
-a dataset where every campaign has thousands of clicks a month and every journey is capped.
-
-Fairness: the bare insert replays exactly the rows the backfill wrote, grouped into the same
-transactions (one per batch of conversions), through the same `INSERT ... VALUES (%s, ...)`
-executemany with the same rows per call (`journeys.store.ROWS_PER_INSERT`, which mysqlclient
-rewrites into multi-row statements of up to 64 KB), into an empty `CREATE TABLE ... LIKE` copy
-of the touchpoint table, right after the backfill in the same process and connection. The load
-average is printed before and after each phase: the machine is shared, so compare the ratio of
-one run, not absolute rates across runs.
-
-How the backfill stays fast and bounded: conversions are read by keyset on conv_id, 5,000 per
-transaction (the default batch size: at 100k clicks/10k conversions 500 gave 47% of the bare
-insert, 5,000 gave 58%, back to back under the same load); candidate clicks are read once per batch and
-account, for that account's campaigns of the batch, over [earliest window start, latest
-conv_time], newest first in slices of up to 10,000 rows, and a campaign leaves the read as soon
-as each of its conversions holds its capped journey. MariaDB serves sparse campaigns from the
-`aff_campaign_id` key and dense ones from `(user_id, click_time)` (checked with EXPLAIN).
-Old touchpoints are deleted only for the conversions that have some. Memory is bounded by the
-batch size and the cap, not by the window.
-
-Where the rest goes (cProfile of a 100k-click/10k-conversion run): about half of the client
-time is mysqlclient escaping the INSERT parameters, which the bare insert pays equally; then
-the click reads (202_clicks has no primary key and no index holding both aff_campaign_id and
-click_time, so every candidate row costs a clustered-index lookup; a sparse campaign must be
-read over its whole 30-day window, about one click row read per touch written); then journey
-building in Python. The bare insert has none of the reads or building, which is what keeps the
-ratio under the 60% target on this 2-core machine where the database and Python share the
-cores. A `KEY (aff_campaign_id, click_time)` on `202_clicks` would make the reads index range
-scans; it is not added because 202_clicks belongs to Prosper202.
-
-Rerun: see the docstring of `bench/backfill_benchmark.py` (`--profile FILE` writes a cProfile).\
-"""
+SEED_ROWS_PER_INSERT = 5000
+DATA_ARGUMENTS = ("clicks", "conversions", "accounts", "campaigns_per_account", "days", "seed",
+                  "duplicates", "differing_duplicates")
+TOUCH_COLUMNS = ("conv_id", "click_id", "click_time", "position", "created_at")
 
 
 def parse_arguments():
@@ -90,10 +59,19 @@ def parse_arguments():
     parser.add_argument("--campaigns-per-account", type=int, default=None,
                         help="Default: one campaign per 12.5 clicks (4,000 per account at 1M clicks).")
     parser.add_argument("--days", type=int, default=45)
-    parser.add_argument("--batch-size", type=int, default=None, help="Default: the command's default.")
     parser.add_argument("--seed", type=int, default=202)
+    parser.add_argument("--duplicates", type=float, default=0.002,
+                        help="Share of clicks replayed as an identical second row (default 0.2%%).")
+    parser.add_argument("--differing-duplicates", type=float, default=0.0002,
+                        help="Share of clicks with a second row at a later time (default 0.02%%).")
+    parser.add_argument("--batch-size", type=int, default=None, help="Default: the command's default.")
+    parser.add_argument("--index", choices=("without", "with", "both"), default="both",
+                        help="Run without the optional attribution_campaign_time key, with it, or both.")
+    parser.add_argument("--buffer-pool-mb", type=int, help="innodb_buffer_pool_size for the run (restored).")
+    parser.add_argument("--reuse", action="store_true", help="Keep the data of a run with the same arguments.")
+    parser.add_argument("--phases", action="store_true", help="Time the store functions of the backfill.")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the backfill into FILE.")
-    parser.add_argument("--no-docs", action="store_true", help="Print only; leave docs/performance.md alone.")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.campaigns_per_account is None:
         arguments.campaigns_per_account = max(1, round(arguments.clicks / 12.5 / arguments.accounts))
@@ -105,14 +83,13 @@ def parse_arguments():
 def ensure_database():
     """Create the benchmark database when it is missing (MySQL/MariaDB)."""
     import environ
+    import MySQLdb
 
     config = environ.Env.db_url_config(os.environ.get("DATABASE_URL", ""))
     if not config["ENGINE"].endswith("mysql"):
-        sys.exit("The benchmark runs on MySQL/MariaDB: set DATABASE_URL=mysql://.../bench")
+        sys.exit("The benchmark runs on MySQL/MariaDB: set DATABASE_URL=mysql://.../bench_...")
     if "bench" not in config["NAME"]:
         sys.exit(f"Refusing to wipe database {config['NAME']!r}: its name must contain 'bench'.")
-    import MySQLdb
-
     server = MySQLdb.connect(
         host=config.get("HOST") or "127.0.0.1", port=int(config.get("PORT") or 3306),
         user=config.get("USER") or "root", password=config.get("PASSWORD") or "", autocommit=True,
@@ -124,26 +101,24 @@ def ensure_database():
 
 
 def insert_rows(cursor, table, columns, rows):
-    """Multi-row INSERTs (mysqlclient turns executemany into INSERT ... VALUES (...), (...))."""
-    sql = f"INSERT INTO `{table}` ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
-    chunk = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == INSERT_CHUNK_ROWS:
-            cursor.executemany(sql, chunk)
-            chunk = []
-    if chunk:
-        cursor.executemany(sql, chunk)
+    """Seeding only: multi-row INSERTs (mysqlclient turns executemany into them)."""
+    from tracker.sql import chunks
+
+    statement = f"INSERT INTO `{table}` ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
+    for chunk in chunks(rows, SEED_ROWS_PER_INSERT):
+        cursor.executemany(statement, chunk)
 
 
 def generate(connection, arguments):
     """Write accounts, campaigns, visitors' clicks (chronological ids) and conversions.
 
     Campaign popularity is log-normal (sigma 1); a visitor clicks one campaign 1 + Exp(mean 1.5)
-    times (about 2 clicks on average), a day apart on average; conversions are a random
-    sample of visitors, each on the visitor's last click, 0-2 days after it. With one campaign
-    per 12.5 clicks this gives journeys of about 12 touches on average, a median near 10 and
-    about a fifth at the 25-touch cap (campaign match); the exact spread is printed.
+    times (about 2 clicks on average), a day apart on average; conversions are a random sample
+    of visitors, each on the visitor's last click, 0-2 days after it. With one campaign per
+    12.5 clicks this gives journeys of about 12 touches on average, a median near 10 and about
+    a fifth at the 25-touch cap (campaign match). Replays: `--duplicates` of the clicks get an
+    identical second row and `--differing-duplicates` a second row up to a day later, both
+    inserted after all other clicks, as a tracker replaying them would.
     """
     rng = random.Random(arguments.seed)
     start = END - arguments.days * DAY
@@ -169,6 +144,13 @@ def generate(connection, arguments):
         (min(END, clicks[last_click[v]][0] + rng.randrange(0, 2 * DAY)), last_click[v]) for v in converting
     )
     del last_click
+    replays = [
+        (i, t if rng.random() * (arguments.duplicates + arguments.differing_duplicates) < arguments.duplicates
+         else t + rng.randrange(1, DAY), c)
+        for i, (t, c, _) in enumerate(clicks)
+        if rng.random() < arguments.duplicates + arguments.differing_duplicates
+    ]
+    click_columns = ["click_id", "user_id", "aff_campaign_id", "ppc_account_id", "click_cpc", "click_time"]
     with connection.cursor() as cursor:
         cursor.execute("SET unique_checks = 0")
         insert_rows(cursor, "202_users", ["user_id", "user_name", "user_email"],
@@ -180,11 +162,10 @@ def generate(connection, arguments):
             ["aff_campaign_id", "user_id", "aff_network_id", "aff_campaign_name", "aff_campaign_payout"],
             ((c, owner[c], owner[c], f"Campaign {c}", "10.00") for c in range(1, campaign_count + 1)),
         )
-        insert_rows(
-            cursor, "202_clicks",
-            ["click_id", "user_id", "aff_campaign_id", "ppc_account_id", "click_cpc", "click_time"],
-            ((i + 1, owner[c], c, 0, "0.10000", t) for i, (t, c, _) in enumerate(clicks)),
-        )
+        insert_rows(cursor, "202_clicks", click_columns,
+                    ((i + 1, owner[c], c, 0, "0.10000", t) for i, (t, c, _) in enumerate(clicks)))
+        insert_rows(cursor, "202_clicks", click_columns,
+                    ((i + 1, owner[c], c, 0, "0.10000", t) for i, t, c in replays))
         insert_rows(cursor, "202_clicks_advance", ["click_id", "ip_id"],
                     ((i + 1, v) for i, (_, _, v) in enumerate(clicks)))
         insert_rows(
@@ -199,27 +180,86 @@ def generate(connection, arguments):
         cursor.execute("SET unique_checks = 1")
         cursor.execute("ANALYZE TABLE `202_clicks`, `202_clicks_advance`, `202_conversion_logs`")
         cursor.fetchall()
-    return visitors, 0, END
+    return len(replays)
 
 
-def wipe(connection):
+def prepare_data(connection, arguments):
+    """Generate the dataset unless --reuse finds one made with the same data arguments."""
+    from django.core.management import call_command
+
     from tracker import schema
 
+    wanted = json.dumps({name: getattr(arguments, name) for name in DATA_ARGUMENTS}, sort_keys=True)
+    call_command("install_schema", stdout=io.StringIO())
     with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS bench_meta (dataset TEXT NOT NULL)")
+        cursor.execute("SELECT dataset FROM bench_meta")
+        found = cursor.fetchone()
+        if arguments.reuse and found and found[0] == wanted:
+            print("Reusing the dataset of a previous run")
+            return
+        cursor.execute("DELETE FROM bench_meta")
         for table in schema.TABLES:
             cursor.execute(f"TRUNCATE TABLE `{table.name}`")
-        cursor.execute("DROP TABLE IF EXISTS `bench_scratch_touchpoints`")
+    began = time.perf_counter()
+    replays = generate(connection, arguments)
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO bench_meta (dataset) VALUES (%s)", [wanted])
+    print(f"Generated {arguments.clicks:,} clicks (+{replays:,} replayed rows) and {arguments.conversions:,}"
+          f" conversions in {time.perf_counter() - began:.1f} s")
 
 
-def written_batches(connection, batch_size):
+def set_optional_key(connection, present):
+    from django.core.management import call_command
+
+    from tracker import schema
+    from tracker.schema_check import key_columns
+
+    name = schema.CAMPAIGN_TIME_KEY.name
+    if present:
+        call_command("install_schema", "--recommended-indexes", stdout=io.StringIO())
+    elif name in key_columns("202_clicks"):
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE `202_clicks` DROP KEY `{name}`")
+
+
+# --- the child: one backfill and the write limit of its rows ----------------------------------------
+
+def timed_store_functions():
+    """Wrap the store functions a backfill calls with wall-clock timers (--phases)."""
+    from journeys import services, store
+
+    timers, calls = Counter(), Counter()
+
+    def wrap(owner, name):
+        original = getattr(owner, name)
+
+        @functools.wraps(original)
+        def timed(*args, **kwargs):
+            began = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                timers[name] += time.perf_counter() - began
+                calls[name] += 1
+        setattr(owner, name, timed)
+
+    for name in ("conversion_batch", "setting_rows", "collect_candidates", "replace_journeys"):
+        wrap(store, name)
+    for name in ("_count", "_campaigns_are_cheaper", "_read_whole_campaigns", "_rows", "_feed"):
+        wrap(store._ClickRead, name)
+    for name in ("_not_exact", "_exact_candidates"):
+        wrap(store, name)
+    wrap(services, "build_journey")
+    return timers, calls
+
+
+def written_transactions(connection, batch_size):
     """The touchpoint rows the backfill wrote, grouped as its transactions were (batch_size
-    conversions each, in conv_id order), to replay them in the bare insert."""
+    conversions each, in conv_id order)."""
     batches, current, conversions, previous = [], [], 0, None
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT conv_id, click_id, click_time, position, created_at FROM `202_conversion_touchpoints`"
-            " ORDER BY conv_id, position"
-        )
+        cursor.execute(f"SELECT {', '.join(TOUCH_COLUMNS)} FROM `202_conversion_touchpoints` ORDER BY conv_id, position")
         for row in cursor.fetchall():
             if row[0] != previous:
                 previous = row[0]
@@ -233,28 +273,7 @@ def written_batches(connection, batch_size):
     return batches
 
 
-def bare_insert(connection, batches):
-    """Seconds to INSERT the same rows into an empty scratch copy of the touchpoint table, one
-    transaction per backfill batch, through the same statement and rows-per-executemany as
-    `journeys.store.replace_journeys` (no reads, no DELETE, no Python journey building)."""
-    from django.db import transaction
-
-    from journeys import store
-
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE `bench_scratch_touchpoints` LIKE `202_conversion_touchpoints`")
-    sql = ("INSERT INTO `bench_scratch_touchpoints` (conv_id, click_id, click_time, position, created_at)"
-           " VALUES (%s, %s, %s, %s, %s)")
-    began = time.perf_counter()
-    for rows in batches:
-        with transaction.atomic(), connection.cursor() as cursor:
-            for chunk in store.chunks(rows, store.ROWS_PER_INSERT):
-                cursor.executemany(sql, chunk)
-    return time.perf_counter() - began
-
-
 def journey_lengths(connection):
-    """touches -> journeys, from what the backfill wrote."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT n, COUNT(*) FROM (SELECT COUNT(*) AS n FROM `202_conversion_touchpoints`"
@@ -272,44 +291,7 @@ def percentile(lengths, fraction):
     return 0
 
 
-def update_docs(text):
-    """Replace (or append) the Journey backfill section of docs/performance.md."""
-    current = DOCS.read_text() if DOCS.exists() else "# Performance\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text + "\n"
-    DOCS.parent.mkdir(exist_ok=True)
-    DOCS.write_text(updated)
-
-
-def reset_peak_rss():
-    """Forget the generator's peak (Linux: writing 5 to clear_refs resets VmHWM)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
-
-
-def peak_rss_mb():
-    """Peak RSS since reset_peak_rss (VmHWM), else of the whole process (ru_maxrss)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def load():
-    return "load average {:.1f} / {:.1f} / {:.1f}".format(*os.getloadavg())
-
-
-def main():
-    arguments = parse_arguments()
-    ensure_database()
+def run_child(arguments):
     import django
 
     django.setup()
@@ -317,86 +299,123 @@ def main():
     from django.core.management import call_command
     from django.db import connection
 
+    from bench import write_limit
     from journeys import services
 
     batch_size = arguments.batch_size or services.DEFAULT_BATCH_SIZE
-    call_command("install_schema", stdout=io.StringIO())
-    wipe(connection)
-    began = time.perf_counter()
-    visitors, start, end = generate(connection, arguments)
-    generated_seconds = time.perf_counter() - began
-    print(f"Generated {arguments.clicks} clicks of {visitors} visitors and {arguments.conversions} conversions"
-          f" in {generated_seconds:.1f} s")
-
-    output = io.StringIO()
-    load_before = load()
-    print(f"Backfill starts ({load_before})", flush=True)
-    command = ["backfill_conversion_journeys", f"--start={start}", f"--end={end}", f"--batch-size={batch_size}"]
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE TABLE `202_conversion_touchpoints`")
+        write_limit.wait_for_quiet_innodb(cursor)
+    timers = calls = None
+    if arguments.phases:
+        timers, calls = timed_store_functions()
     profiler = None
     if arguments.profile:
         import cProfile
 
         profiler = cProfile.Profile()
-        profiler.enable()
-    reset_peak_rss()
+    load_before = write_limit.load_average()
+    write_limit.reset_peak_rss()
     began = time.perf_counter()
-    call_command(*command, stdout=output, stderr=sys.stderr)
-    backfill_seconds = time.perf_counter() - began
-    if profiler is not None:
+    if profiler:
+        profiler.enable()
+    call_command("backfill_conversion_journeys", "--start=0", f"--end={END}", f"--batch-size={batch_size}",
+                 stdout=io.StringIO(), stderr=sys.stderr)
+    if profiler:
         profiler.disable()
         profiler.dump_stats(arguments.profile)
-    peak_rss = peak_rss_mb()
-    load_backfill = load()
-    print(output.getvalue().splitlines()[-1])
-
-    batches = written_batches(connection, batch_size)
-    touch_rows = sum(len(rows) for rows in batches)
+    seconds = time.perf_counter() - began
+    peak = write_limit.peak_rss_mb()
+    load_after = write_limit.load_average()
+    transactions = written_transactions(connection, batch_size)
+    rows = sum(len(t) for t in transactions)
     lengths = journey_lengths(connection)
-    journeys = sum(lengths.values())
-    bare_seconds = bare_insert(connection, batches)
-    load_bare = load()
-    del batches
-    conversions_per_second = arguments.conversions / backfill_seconds
-    rows_per_second = touch_rows / backfill_seconds
-    bare_rows_per_second = touch_rows / bare_seconds
-    ratio = rows_per_second / bare_rows_per_second
+    best = write_limit.measure(settings.DATABASES["default"], [("202_conversion_touchpoints", TOUCH_COLUMNS)],
+                               [[rows] for rows in transactions])
+    result = {
+        "index": arguments.child, "backfill_seconds": round(seconds, 2), "touch_rows": rows,
+        "conversions": arguments.conversions, "batch_size": batch_size,
+        "rows_per_second": round(rows / seconds), "peak_rss_mb": round(peak),
+        "write_seconds": {method: None if s is None else round(s, 2) for method, s in best.items()},
+        "load_before": load_before, "load_after_backfill": load_after, "load_after_limit": write_limit.load_average(),
+        "journeys": sum(lengths.values()),
+        "mean_touches": round(rows / max(1, sum(lengths.values())), 1),
+        "median_touches": percentile(lengths, 0.5), "p90_touches": percentile(lengths, 0.9),
+        "capped_share": round(sum(n for k, n in lengths.items() if k >= settings.ATTRIBUTION_MAX_TOUCHES)
+                              / max(1, sum(lengths.values())), 3),
+    }
+    if timers is not None:
+        result["phases"] = {name: [round(timers[name], 2), calls[name]] for name in timers}
+    print(json.dumps(result))
+
+
+# --- the parent ------------------------------------------------------------------------------
+
+def report(arguments, results, pool_mb, server_version):
+    from bench.write_limit import rates
+
+    print()
+    print(f"`bench/backfill_benchmark.py {' '.join(sys.argv[1:])}` on {server_version}, "
+          f"innodb_buffer_pool_size {pool_mb} MiB, batch {results[0]['batch_size']:,}, "
+          f"{results[0]['journeys']:,} journeys, touches mean {results[0]['mean_touches']}, median "
+          f"{results[0]['median_touches']}, p90 {results[0]['p90_touches']}, "
+          f"{results[0]['capped_share']:.0%} at the cap")
+    print()
+    print("| optional key | backfill s | touch rows | rows/s | executemany | formatted | LOAD DATA "
+          "| limit | ratio | peak RSS MB | load before → after backfill → after limit |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for result in results:
+        per_method, limit = rates(result["write_seconds"], result["touch_rows"])
+        cells = [f"{per_method[m]:,.0f}" if m in per_method else "n/a"
+                 for m in ("executemany", "formatted", "load_data")]
+        print(f"| {result['index']} | {result['backfill_seconds']} | {result['touch_rows']:,} | "
+              f"{result['rows_per_second']:,} | {' | '.join(cells)} | {limit:,.0f} | "
+              f"{result['rows_per_second'] / limit:.0%} | {result['peak_rss_mb']} | "
+              f"{result['load_before']} → {result['load_after_backfill']} → {result['load_after_limit']} |")
+    for result in results:
+        if "phases" in result:
+            print(f"\nPhases ({result['index']} the key): " + ", ".join(
+                f"{name} {seconds} s ({count})" for name, (seconds, count) in
+                sorted(result["phases"].items(), key=lambda item: -item[1][0])))
+
+
+def main():
+    arguments = parse_arguments()
+    if arguments.child:
+        run_child(arguments)
+        return
+    ensure_database()
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from bench.write_limit import buffer_pool_mb
+
+    prepare_data(connection, arguments)
     with connection.cursor() as cursor:
         cursor.execute("SELECT VERSION()")
         server_version = cursor.fetchone()[0]
-        cursor.execute("DROP TABLE `bench_scratch_touchpoints`")
-
-    capped = sum(count for touches, count in lengths.items() if touches >= settings.ATTRIBUTION_MAX_TOUCHES)
-    verdict_rate = "met" if ratio >= 0.6 else "NOT met"
-    verdict_rss = "met" if peak_rss < 300 else "NOT met"
-    report = "\n".join([
-        SECTION,
-        "",
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d} by `bench/backfill_benchmark.py` on "
-        f"{connection.vendor} {server_version}, 2 cores (`--clicks {arguments.clicks} --conversions "
-        f"{arguments.conversions} --accounts {arguments.accounts} --campaigns-per-account "
-        f"{arguments.campaigns_per_account} --days {arguments.days} --batch-size {batch_size}`), "
-        f"{settings.ATTRIBUTION_LOOKBACK_SECONDS // DAY}-day lookback, {settings.ATTRIBUTION_MAX_TOUCHES}-touch "
-        f"cap, {settings.ATTRIBUTION_JOURNEY_MATCH} match. Before the backfill: {load_before}; "
-        f"after it: {load_backfill}; after the bare insert: {load_bare}.",
-        "",
-        "| measure | value |",
-        "|---|---|",
-        f"| backfill wall time | {backfill_seconds:.1f} s |",
-        f"| conversions/s | {conversions_per_second:,.0f} |",
-        f"| touchpoint rows written | {touch_rows:,} |",
-        f"| touches per journey | mean {touch_rows / max(1, journeys):.1f}, median {percentile(lengths, 0.5)}, "
-        f"p90 {percentile(lengths, 0.9)}, {capped / max(1, journeys):.0%} at the cap or above |",
-        f"| touchpoint rows/s (backfill) | {rows_per_second:,.0f} |",
-        f"| touchpoint rows/s (bare INSERT of the same rows, same batches and statements) | "
-        f"{bare_rows_per_second:,.0f} ({bare_seconds:.1f} s) |",
-        f"| ratio to the bare insert | {ratio:.0%} (target >= 60%: {verdict_rate}) |",
-        f"| peak RSS of the backfill process | {peak_rss:.0f} MB (target < 300 MB: {verdict_rss}) |",
-    ])
-    print()
-    print(report)
-    if not arguments.no_docs:
-        update_docs(report + "\n\n" + DOCS_METHOD)
-        print(f"\nWritten to {DOCS.relative_to(ROOT)}")
+        previous_pool = buffer_pool_mb(cursor)
+    results = []
+    try:
+        with connection.cursor() as cursor:
+            pool = buffer_pool_mb(cursor, arguments.buffer_pool_mb) if arguments.buffer_pool_mb else previous_pool
+        variants = ("without", "with") if arguments.index == "both" else (arguments.index,)
+        for variant in variants:
+            set_optional_key(connection, variant == "with")
+            connection.close()
+            child = [sys.executable, __file__, *sys.argv[1:], "--child", variant]
+            completed = subprocess.run(child, capture_output=True, text=True)
+            if completed.returncode:
+                sys.exit(f"The benchmark child failed:\n{completed.stderr}")
+            results.append(json.loads(completed.stdout.strip().splitlines()[-1]))
+            print(json.dumps(results[-1]), flush=True)
+    finally:
+        with connection.cursor() as cursor:
+            if buffer_pool_mb(cursor) != previous_pool:
+                buffer_pool_mb(cursor, previous_pool)
+    report(arguments, results, pool, server_version)
 
 
 if __name__ == "__main__":

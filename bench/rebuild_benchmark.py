@@ -5,28 +5,27 @@ Data shaped like Prosper202's: conv_id follows conv_time (conversions are logged
 arrive), each conversion's journey is 1–10 clicks of its own campaign within the 7 days before it
 (5.5 on average, the last one converting), plus unconverted clicks for the Markov fit.
 
-For each size, in its own process (so peak RSS is per size): seed, time `run_rebuild` over the
-window, then — right after, in the same process and connection — time a bare multi-row INSERT
-of exactly as many snapshot rows and touchpoint rows as the rebuild wrote, into scratch copies of
-the two tables, through the rebuild's own writer (`store.insert_rows`: same statement, same
-batch size, same value types, one transaction per rebuild chunk). That is the physical limit of
-writing those rows from this client; the report gives the rebuild's rows/s as a ratio to it.
+For each size, in its own process: seed, time `run_rebuild` over the window (peak RSS of the
+rebuild alone: VmHWM reset before it), then — right after, in the same process — the write
+limit of exactly the rows it wrote (snapshots, per-touch credits, journey summaries), one
+transaction per day (`bench/write_limit.py`: the best of executemany, formatted multi-row
+INSERT and LOAD DATA into scratch copies of the tables). The report gives the rebuild's rows/s
+as a ratio to it.
 
     .venv/bin/python bench/rebuild_benchmark.py                      # 25k, 50k, 100k
     .venv/bin/python bench/rebuild_benchmark.py --sizes 2000 --days 3   # quick run
     .venv/bin/python bench/rebuild_benchmark.py --sizes 25000 --profile /tmp/rebuild.prof
 Options: --server-url mysql://root@127.0.0.1:3306, --database bench_perf (created if missing;
-its tracker tables are emptied and reseeded).
+its tracker tables are emptied and reseeded), --buffer-pool-mb N (innodb_buffer_pool_size for
+the run, restored afterwards).
 """
 import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import time
-from decimal import Decimal
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -65,10 +64,12 @@ def insert_many(cursor, table, columns, rows):
 
 def seed(conversions, days):
     """Tracker rows for one account; returns the number of stored touches."""
+    from django.core.management import call_command
     from django.db import connection, transaction
 
     from tracker import schema
 
+    call_command("migrate", verbosity=0)  # the project's own tables (journey summaries)
     schema.install(connection)
     rng = random.Random(202)
     with connection.cursor() as cursor:
@@ -131,92 +132,85 @@ def seed(conversions, days):
     return touch_rows
 
 
-def bare_insert_seconds(snapshot_rows, credit_rows, transactions):
-    """Time a bare multi-row INSERT of the rebuild's row counts through the rebuild's writer."""
-    from django.db import connection, transaction
-
+def written_tables():
+    """(table, columns) of everything the rebuild writes: snapshots, per-touch credits and the
+    journey summaries of the analysis reports, in the writers' column order."""
     from attribution import store
+    from journeys import summary_store
 
+    return [("202_attribution_snapshots", store.SNAPSHOT_COLUMNS),
+            ("202_attribution_touchpoints", store.TOUCH_CREDIT_COLUMNS),
+            (summary_store.TABLE, summary_store.COLUMNS)]
+
+
+def written_transactions():
+    """The rows the rebuild wrote, one list per table of `written_tables()` for each day of
+    date_hour / conv_time (the rebuild's chunks are at most a day)."""
+    from django.db import connection
+
+    (snapshots, snapshot_columns), (credits, credit_columns), (summaries, summary_columns) = written_tables()
+    days = {}
     with connection.cursor() as cursor:
-        for table in ("bench_bare_snapshots", "bench_bare_touchpoints"):
-            cursor.execute(f"DROP TABLE IF EXISTS `{table}`")
-        cursor.execute("CREATE TABLE `bench_bare_snapshots` LIKE `202_attribution_snapshots`")
-        cursor.execute("CREATE TABLE `bench_bare_touchpoints` LIKE `202_attribution_touchpoints`")
-    created_at = int(time.time())
-
-    def snapshots(first, last):  # same value types as the rebuild's snapshot rows
-        return [
-            (i % 7 + 1, 1, "landing_page", i % 40, START + (i // 280) * 3600, START, START + 86399,
-             i % 50, i % 30, Decimal(i % 99_999).scaleb(-4), Decimal(i % 9_999).scaleb(-4), created_at)
-            for i in range(first, last)
-        ]
-
-    def credits(first, last):  # same value types as the rebuild's touchpoint rows
-        return [(i // 40 + 1, i // 5, 10_000_000 + i, i % 10, 0.33333, 0.33333, created_at)
-                for i in range(first, last)]
-
-    started, cpu_started = time.perf_counter(), time.process_time()
-    for number in range(transactions):
-        with transaction.atomic(), connection.cursor() as cursor:
-            bounds = [(total * number // transactions, total * (number + 1) // transactions)
-                      for total in (snapshot_rows, credit_rows)]
-            store.insert_rows(cursor, "bench_bare_snapshots", store.SNAPSHOT_COLUMNS, snapshots(*bounds[0]))
-            store.insert_rows(cursor, "bench_bare_touchpoints", store.TOUCH_CREDIT_COLUMNS, credits(*bounds[1]))
-    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE `bench_bare_snapshots`")
-        cursor.execute("DROP TABLE `bench_bare_touchpoints`")
-    return elapsed, cpu
+        cursor.execute(f"SELECT {', '.join(snapshot_columns)} FROM `{snapshots}` ORDER BY snapshot_id")
+        for row in cursor.fetchall():
+            days.setdefault(row[4] // 86400, ([], [], []))[0].append(row)
+        cursor.execute(
+            f"SELECT {', '.join('t.' + column for column in credit_columns)}, s.date_hour "
+            f"FROM `{credits}` t JOIN `{snapshots}` s ON s.snapshot_id = t.snapshot_id ORDER BY t.touchpoint_id"
+        )
+        for *row, hour in cursor.fetchall():
+            days.setdefault(hour // 86400, ([], [], []))[1].append(tuple(row))
+        cursor.execute(f"SELECT {', '.join(summary_columns)} FROM `{summaries}` ORDER BY conv_id")
+        for row in cursor.fetchall():
+            days.setdefault(row[3] // 86400, ([], [], []))[2].append(row)
+    return [days[day] for day in sorted(days)]
 
 
 def run_one(conversions, days, database_url, profile=None):
     setup_django(database_url)
+    from django.conf import settings
     from django.db import connection
 
     from attribution.rebuild import run_rebuild
+    from bench import write_limit
     from tracker.audit import Actor
 
     touches = seed(conversions, days)
-    seeded_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    load_before = os.getloadavg()[0]
+    with connection.cursor() as cursor:
+        write_limit.wait_for_quiet_innodb(cursor)
+    load_before = write_limit.load_average()
     profiler = None
     if profile:
         import cProfile
 
         profiler = cProfile.Profile()
         profiler.enable()
+    write_limit.reset_peak_rss()
     started, cpu_started = time.perf_counter(), time.process_time()
-    outcome = run_rebuild(start=START, end=START + days * 86400 - 1, user_ids=[1],
-                          actor=Actor.cli("benchmark"), out=open(os.devnull, "w"), err=sys.stderr)
+    outcome = run_rebuild(start=START, end=START + days * 86400 - 1, user_ids=[1], actor=Actor.cli("benchmark"))
     rebuild_seconds = time.perf_counter() - started
     rebuild_cpu_seconds = time.process_time() - cpu_started
+    peak_rss = write_limit.peak_rss_mb()
+    load_after = write_limit.load_average()
     if profiler:
         profiler.disable()
         profiler.dump_stats(profile)
-    peak_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    assert outcome.exit_code == 0, outcome
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT COUNT(*) FROM `202_attribution_snapshots`")
-        snapshots = cursor.fetchone()[0]
-        cursor.execute("SELECT COUNT(*) FROM `202_attribution_touchpoints`")
-        credits = cursor.fetchone()[0]
-        cursor.execute("SELECT COUNT(DISTINCT date_hour DIV 86400) FROM `202_attribution_snapshots`")
-        days_written = cursor.fetchone()[0]
-    rows = snapshots + credits
-    bare_seconds, bare_cpu_seconds = bare_insert_seconds(snapshots, credits, max(1, days_written))
-    load_after = os.getloadavg()[0]
+    assert not outcome.failed and not outcome.locked, outcome
+    transactions = written_transactions()
+    snapshots, credits, summaries = (sum(len(day[i]) for day in transactions) for i in range(3))
+    rows = snapshots + credits + summaries
+    best = write_limit.measure(settings.DATABASES["default"], written_tables(), transactions)
+    per_method, limit = write_limit.rates(best, rows)
     return {
         "conversions": conversions, "touches": touches, "models": len(MODEL_TYPES), "days": days,
         "rebuild_seconds": round(rebuild_seconds, 2), "rebuild_client_cpu_seconds": round(rebuild_cpu_seconds, 2),
-        "snapshot_rows": snapshots, "credit_rows": credits,
+        "snapshot_rows": snapshots, "credit_rows": credits, "summary_rows": summaries,
         "conversion_models_per_second": round(conversions * len(MODEL_TYPES) / rebuild_seconds),
         "rows_per_second": round(rows / rebuild_seconds),
-        "bare_insert_seconds": round(bare_seconds, 2), "bare_client_cpu_seconds": round(bare_cpu_seconds, 2),
-        "bare_rows_per_second": round(rows / bare_seconds),
-        "ratio_to_bare_insert": round(bare_seconds / rebuild_seconds, 3),
-        "peak_rss_mb": round(peak_rss_kb / 1024, 1),
-        "rss_after_seeding_mb": round(seeded_rss_kb / 1024, 1),
-        "load_before": round(load_before, 2), "load_after": round(load_after, 2),
+        "write_rows_per_second": {method: round(rate) for method, rate in per_method.items()},
+        "limit_rows_per_second": round(limit), "ratio_to_limit": round(rows / rebuild_seconds / limit, 3),
+        "peak_rss_mb": round(peak_rss, 1),
+        "load_before": load_before, "load_after_rebuild": load_after, "load_after_limit": write_limit.load_average(),
     }
 
 
@@ -239,6 +233,7 @@ def main():
     parser.add_argument("--days", type=int, default=30, help="Window length in days (default 30).")
     parser.add_argument("--server-url", default="mysql://root@127.0.0.1:3306")
     parser.add_argument("--database", default="bench_perf")
+    parser.add_argument("--buffer-pool-mb", type=int, help="innodb_buffer_pool_size for the run (restored).")
     parser.add_argument("--profile", help="Write cProfile stats of the rebuild (one size) to this file.")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
@@ -247,24 +242,44 @@ def main():
         print(json.dumps(run_one(options.one, options.days, options.database_url, options.profile)))
         return
     database_url = ensure_database(options.server_url, options.database)
+    setup_django(database_url)
+    from django.db import connection
+
+    from bench.write_limit import buffer_pool_mb
+
+    with connection.cursor() as cursor:
+        previous_pool = buffer_pool_mb(cursor)
+        pool = buffer_pool_mb(cursor, options.buffer_pool_mb) if options.buffer_pool_mb else previous_pool
     results = []
-    for size in (int(s) for s in options.sizes.split(",")):
-        command = [sys.executable, __file__, "--one", str(size), "--days", str(options.days),
-                   "--database-url", database_url]
-        if options.profile:
-            command += ["--profile", options.profile]
-        completed = subprocess.run(command, capture_output=True, text=True, check=True)
-        results.append(json.loads(completed.stdout.strip().splitlines()[-1]))
-        print(json.dumps(results[-1]), flush=True)
+    try:
+        for size in (int(s) for s in options.sizes.split(",")):
+            command = [sys.executable, __file__, "--one", str(size), "--days", str(options.days),
+                       "--database-url", database_url]
+            if options.profile:
+                command += ["--profile", options.profile]
+            completed = subprocess.run(command, capture_output=True, text=True)
+            if completed.returncode:
+                sys.exit(f"The benchmark child failed:\n{completed.stderr}")
+            results.append(json.loads(completed.stdout.strip().splitlines()[-1]))
+            print(json.dumps(results[-1]), flush=True)
+    finally:
+        with connection.cursor() as cursor:
+            if buffer_pool_mb(cursor) != previous_pool:
+                buffer_pool_mb(cursor, previous_pool)
     print()
-    print("| conversions | touches | rebuild s | rows written | conv×models/s | rows/s | bare insert rows/s "
-          "| ratio | peak RSS MB | load avg |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"`bench/rebuild_benchmark.py {' '.join(sys.argv[1:])}`, innodb_buffer_pool_size {pool} MiB")
+    print()
+    print("| conversions | touches | rebuild s | rows written | rows/s | executemany | formatted | LOAD DATA "
+          "| limit | ratio | peak RSS MB | load before → after rebuild → after limit |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in results:
+        rates = r["write_rows_per_second"]
+        cells = [f"{rates[m]:,}" if m in rates else "n/a" for m in ("executemany", "formatted", "load_data")]
         print(f"| {r['conversions']:,} | {r['touches']:,} | {r['rebuild_seconds']} | "
-              f"{r['snapshot_rows'] + r['credit_rows']:,} | {r['conversion_models_per_second']:,} | "
-              f"{r['rows_per_second']:,} | {r['bare_rows_per_second']:,} | {r['ratio_to_bare_insert']:.0%} | "
-              f"{r['peak_rss_mb']} | {r['load_before']}–{r['load_after']} |")
+              f"{r['snapshot_rows'] + r['credit_rows'] + r['summary_rows']:,} | {r['rows_per_second']:,} | "
+              f"{' | '.join(cells)} | "
+              f"{r['limit_rows_per_second']:,} | {r['ratio_to_limit']:.0%} | {r['peak_rss_mb']} | "
+              f"{r['load_before']} → {r['load_after_rebuild']} → {r['load_after_limit']} |")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 Everything here takes plain values (named tuples, dataclasses, ints) so the rules are tested
 without a database and the backfill's hot loop stays cheap.
 """
+from bisect import bisect_left
 from collections import Counter, deque
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import NamedTuple
 
 from journeys.rules import (
@@ -20,30 +22,29 @@ MATCH_VISITOR = "visitor"
 
 
 class Candidate(NamedTuple):
-    """A `202_clicks` row of the conversion's account and campaign (ip_id only in visitor mode)."""
+    """A `202_clicks` row of the conversion's account and campaign (ip_id only in visitor mode).
+
+    Everything here reads candidates by position, so any tuple starting (click_id, click_time,
+    ip_id) will do: the store passes its query rows as they are.
+    """
 
     click_id: int
     click_time: int
     ip_id: int | None = None
 
 
-class JourneyTouchSpec(NamedTuple):
-    """A touch as written to `202_conversion_touchpoints` (a tuple: a backfill makes millions)."""
-
-    click_id: int
-    click_time: int
-    position: int
-
-
 @dataclass(frozen=True)
 class BuiltJourney:
+    """A journey as `202_conversion_touchpoints` stores it: `touches` are (click_id, click_time,
+    position) tuples in position order (plain tuples: a backfill makes millions)."""
+
     conv_id: int
-    touches: tuple[JourneyTouchSpec, ...]
+    touches: tuple[tuple[int, int, int], ...]
     flags: frozenset[str]
 
     def pairs(self):
         """The journey as cached and compared: [(click_id, click_time), ...] in position order."""
-        return [(touch.click_id, touch.click_time) for touch in self.touches]
+        return [(click_id, click_time) for click_id, click_time, _ in self.touches]
 
 
 def build_journey(conversion, candidates, *, lookback_seconds, max_touches,
@@ -80,11 +81,8 @@ def build_journey(conversion, candidates, *, lookback_seconds, max_touches,
         flags.add(FLAG_BEYOND_CAP)
     if kept[0][0] < start or kept[-1][0] > conv_time:
         flags.add(FLAG_OUTSIDE_WINDOW)
-    touches = tuple(
-        JourneyTouchSpec(click_id, click_time, position)
-        for position, (click_time, click_id) in enumerate(kept)
-    )
-    return BuiltJourney(conversion.conv_id, touches, frozenset(flags))
+    times, click_ids = zip(*kept)
+    return BuiltJourney(conversion.conv_id, tuple(zip(click_ids, times, range(len(kept)))), frozenset(flags))
 
 
 def top_clicks(rows, max_touches):
@@ -123,7 +121,7 @@ class CandidateCollector:
         self._pending = deque(sorted(conversions, key=lambda c: (c[1], c[0]), reverse=True))
         self._rows = []  # fed rows no later than the newest pending conversion, newest first
         self._head = 0  # rows before it are later than every pending conversion
-        self._counts = {}  # click_id -> its rows in self._rows[self._head:]
+        self._counts = Counter()  # click_id -> its rows in self._rows[self._head:]
         self._resolved = {}
         self._capped = {}
 
@@ -134,20 +132,19 @@ class CandidateCollector:
     def feed(self, rows, read_down_to):
         """Take the group's rows with click_time in [read_down_to, the previous read_down_to),
         sorted newest first, and resolve every conversion they settle. Returns wants_more."""
-        if self._pending:
+        if self._pending and rows:
             newest = self._pending[0][1]
-            counts = self._counts
-            for row in rows:
-                if row[1] <= newest:
-                    self._rows.append(row)
-                    counts[row[0]] = counts.get(row[0], 0) + 1
+            first = 0 if rows[0][1] <= newest else bisect_left(rows, -newest, key=_minus_time)
+            taken = rows[first:] if first else rows
+            self._rows.extend(taken)
+            self._counts.update(map(itemgetter(0), taken))
         while self._pending:
             conv_id, conv_time = self._pending[0]
             self._drop_later_than(conv_time)
             start = window_start(conv_time, self.lookback_seconds)
             if read_down_to <= start:
                 rows = self._rows[self._head:]
-                in_window = next((i for i, row in enumerate(rows) if row[1] < start), len(rows))
+                in_window = bisect_left(rows, 1 - start, key=_minus_time)  # first row before start
                 self._resolved[conv_id] = top_clicks(rows[:in_window], self.max_touches)
             elif len(self._counts) >= self.max_touches:
                 if len(self._counts) == len(self._rows) - self._head:  # no duplicate rows held
@@ -155,7 +152,7 @@ class CandidateCollector:
                 else:
                     kept = top_clicks(self._rows[self._head:], self.max_touches)
                 self._resolved[conv_id] = kept
-                self._capped[conv_id] = Counter(row[0] for row in kept)
+                self._capped[conv_id] = Counter(map(itemgetter(0), kept))
             else:
                 break
             self._pending.popleft()
@@ -185,3 +182,7 @@ class CandidateCollector:
         """conv_id -> {click_id: rows seen} of the conversions resolved by the cap: one of them
         is exact only if no kept click has more rows than were seen (see the class docstring)."""
         return self._capped
+
+
+def _minus_time(row):
+    return -row[1]

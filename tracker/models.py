@@ -25,6 +25,8 @@ AUDIT_ACTIONS = (
     "snapshot_rebuild",
     # A deleted model's snapshots and credit rows, removed in the background after model_delete.
     "model_rows_deleted",
+    # An optional key added by install_schema --recommended-indexes (user_id 0: the installation).
+    "schema_change",
     # Work queued for django-q2 workers (rebuilds, backfills), recorded when it is enqueued.
     "rebuild_queued",
     "backfill_queued",

@@ -18,6 +18,9 @@ from tracker import schema
 
 ERROR = "error"
 WARNING = "warning"
+# Rows past which a table is "large": 202_clicks outgrows MariaDB's default 128 MiB buffer pool
+# around here, which is when its recommended key pays (docs/performance.md).
+LARGE_TABLE_ROWS = 1_000_000
 
 _INTEGER_RANK = {"tinyint": 1, "smallint": 2, "mediumint": 3, "int": 4, "integer": 4, "bigint": 5}
 # Capacity of string types in characters (text types by their byte limit: close enough to rank).
@@ -40,6 +43,8 @@ class SchemaReport:
     vendor: str
     problems: list[Problem] = field(default_factory=list)
     present_tables: set[str] = field(default_factory=set)
+    # Optional improvements for this database (neither warnings nor errors), e.g. a key.
+    recommendations: list[str] = field(default_factory=list)
 
     @property
     def errors(self):
@@ -86,20 +91,55 @@ class ColumnType:
 
 
 def check_structure(using="default"):
-    """Every structural problem of the 202 tables on database `using`; data problems are the
-    attribution app's (`attribution.data_checks.check_schema` adds them)."""
+    """Every structural problem of the 202 tables on database `using`, and recommendations;
+    data problems are the attribution app's (`attribution.data_checks.check_schema` adds them)."""
     connection = connections[using]
     report = SchemaReport(vendor=connection.vendor)
-    present = set()
+    live_tables = {}
     for expected in schema.TABLES:
         live = _introspect(connection, expected.name)
         if live is None:
             report.problems.append(Problem(ERROR, expected.name, "table is missing (run manage.py install_schema)"))
             continue
-        present.add(expected.name)
+        live_tables[expected.name] = live
         report.problems.extend(_compare_table(expected, live, connection.vendor))
-    report.present_tables = present
+    report.present_tables = set(live_tables)
+    report.recommendations = _recommendations(connection, live_tables)
     return report
+
+
+def _recommendations(connection, live_tables):
+    """The optional keys of `schema.RECOMMENDED_KEYS` missing from a table past LARGE_TABLE_ROWS."""
+    recommendations = []
+    for table_name, key in schema.RECOMMENDED_KEYS:
+        live = live_tables.get(table_name)
+        if live is None or key_named(live.keys, key.columns) or _estimated_rows(connection, table_name) <= LARGE_TABLE_ROWS:
+            continue
+        recommendations.append(
+            f"{table_name} holds over {LARGE_TABLE_ROWS:,} rows: `manage.py install_schema --recommended-indexes` "
+            f"adds KEY {key.name} ({', '.join(key.columns)}) online, so journey backfills read each campaign's "
+            "clicks as one index range once the table outgrows memory (docs/performance.md)"
+        )
+    return recommendations
+
+
+def key_named(keys, columns):
+    """The name of a key on exactly these columns among `keys` (name -> (columns, unique)), or None."""
+    return next((name for name, (key_columns, _) in sorted(keys.items()) if key_columns == tuple(columns)), None)
+
+
+def _estimated_rows(connection, table_name):
+    """The catalogue's row estimate (MySQL/MariaDB), or the highest rowid (SQLite): no row is read."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "mysql":
+            cursor.execute(
+                "SELECT TABLE_ROWS FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+                [table_name],
+            )
+        else:
+            cursor.execute(f"SELECT MAX(rowid) FROM {connection.ops.quote_name(table_name)}")
+        row = cursor.fetchone()
+    return (row and row[0]) or 0
 
 
 # --- introspection -------------------------------------------------------------------------
@@ -308,9 +348,9 @@ def _mysql_type_difference(expected, actual):
     return expected != actual, expected != actual
 
 
-def key_names(table_name, using="default"):
-    """Names of the keys a live table has, primary key excluded (SQLite's without
-    install_schema's table prefix); empty when the table is missing. Readers use it to pick
-    an optional key such as `schema.CAMPAIGN_TIME_KEY` when an operator has added it."""
+def key_columns(table_name, using="default"):
+    """{key name: (columns, unique)} of a live table, primary key excluded (SQLite's names without
+    install_schema's table prefix); empty when the table is missing. Readers use it to find an
+    optional key such as `schema.CAMPAIGN_TIME_KEY` once an operator has added it."""
     live = _introspect(connections[using], table_name)
-    return set() if live is None else set(live.keys)
+    return {} if live is None else dict(live.keys)

@@ -31,7 +31,7 @@ def build(conv, candidates, max_touches=25, **options):
 def test_touches_sorted_by_time_with_positions_and_converting_click_kept():
     journey = build(conversion(), [Candidate(99, 9_990), Candidate(5, 9_100), Candidate(7, 9_500)])
     assert journey.pairs() == [(5, 9_100), (7, 9_500), (99, 9_990)]
-    assert [t.position for t in journey.touches] == [0, 1, 2]
+    assert [position for _, _, position in journey.touches] == [0, 1, 2]
     assert journey.flags == frozenset()
 
 

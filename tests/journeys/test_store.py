@@ -5,11 +5,11 @@ import pytest
 from django.db import connection
 
 from journeys import store
-from journeys.building import MATCH_CAMPAIGN, MATCH_VISITOR, BuiltJourney, JourneyTouchSpec, build_journey
+from journeys.building import MATCH_CAMPAIGN, MATCH_VISITOR, BuiltJourney, build_journey
 from journeys.models import Click, ClickAdvance
 from tests.journeys.journey_helpers import DAY, NOW, store_rows, stored
 from tracker import schema
-from tracker.schema_check import key_names
+from tracker.schema_check import key_columns
 
 pytestmark = pytest.mark.django_db
 
@@ -164,7 +164,7 @@ def test_candidate_reads_with_the_recommended_key_give_the_same_journeys(tracker
     with connection.cursor() as cursor:
         cursor.execute(schema.add_key_statement(vendor, "202_clicks", schema.CAMPAIGN_TIME_KEY))
     try:
-        assert schema.CAMPAIGN_TIME_KEY.name in key_names("202_clicks")
+        assert schema.CAMPAIGN_TIME_KEY.name in key_columns("202_clicks")
         candidates = store.collect_candidates(conversions, **OPTIONS)
     finally:
         with connection.cursor() as cursor:
@@ -192,7 +192,7 @@ def test_conversion_batches_are_keyset_pages_with_account_and_campaign_state(tra
 def test_replace_journeys_deletes_old_rows_and_inserts_the_new_ones(tracker):
     store_rows(1, (7, 70, 0), (8, 80, 1), (9, 90, 2))
     store_rows(2, (5, 50, 0))
-    journey = BuiltJourney(1, (JourneyTouchSpec(3, 30, 0), JourneyTouchSpec(4, 40, 1)), frozenset())
+    journey = BuiltJourney(1, ((3, 30, 0), (4, 40, 1)), frozenset())
 
     rows = store.replace_journeys([journey], created_at=NOW)
 

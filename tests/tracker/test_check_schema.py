@@ -6,12 +6,13 @@ import time
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 from attribution.data_checks import check_schema
 from attribution.models import AttributionModel, AttributionSetting, Snapshot
 from tests.scratch_database import ScratchDatabase
-from tracker import schema
-from tracker.schema_check import ERROR, WARNING, ColumnType, _mysql_type_difference
+from tracker import schema, schema_check
+from tracker.schema_check import ERROR, WARNING, ColumnType, _mysql_type_difference, check_structure
 
 
 @pytest.fixture
@@ -240,3 +241,25 @@ def test_valid_models_pass(tracker):
     report = check_schema()
     assert report.ok, report.problems
     assert WARNING not in {p.severity for p in report.problems}
+
+
+@pytest.mark.django_db
+def test_a_large_clicks_table_without_the_optional_key_gets_a_recommendation_not_a_problem(monkeypatch):
+    monkeypatch.setattr(schema_check, "LARGE_TABLE_ROWS", -1)  # any table counts as large
+    code, out = call_check_schema()
+    assert code == 0, out
+    assert ("RECOMMENDATION: 202_clicks holds over -1 rows: `manage.py install_schema --recommended-indexes` "
+            "adds KEY attribution_campaign_time (aff_campaign_id, click_time) online") in out
+    assert "0 error(s), 0 warning(s)" in out
+    monkeypatch.setattr(schema_check, "LARGE_TABLE_ROWS", 10**12)
+    assert check_structure().recommendations == []
+
+
+@pytest.mark.django_db
+def test_no_recommendation_once_a_key_on_those_columns_exists(monkeypatch):
+    monkeypatch.setattr(schema_check, "LARGE_TABLE_ROWS", -1)
+    live = schema_check._introspect(connection, "202_clicks")
+    keys = {**live.keys, "campaign_then_time": (("aff_campaign_id", "click_time"), False)}
+    with_key = schema_check.LiveTable(live.columns, live.primary_key, keys)
+    assert schema_check._recommendations(connection, {"202_clicks": with_key}) == []
+    assert len(schema_check._recommendations(connection, {"202_clicks": live})) == 1

@@ -1,6 +1,6 @@
 """`manage.py check_schema`: compare the live 202 tables with Prosper202's DDL (SPEC §3.2).
 
-Exit 1 on any error, 0 otherwise (warnings are printed).
+Exit 1 on any error, 0 otherwise (warnings and recommendations are printed).
 """
 import sys
 
@@ -26,6 +26,8 @@ class Command(BaseCommand):
             self.stdout.write(self.style.ERROR(str(problem)))
         for problem in report.warnings:
             self.stdout.write(self.style.WARNING(str(problem)))
+        for recommendation in report.recommendations:
+            self.stdout.write(f"RECOMMENDATION: {recommendation}")
         summary = (
             f"Schema check on {report.vendor}: {len(report.errors)} error(s), "
             f"{len(report.warnings)} warning(s)."
