@@ -7,12 +7,15 @@ conversion, and times from the enqueue until every slice has a stored success. A
 single-process `backfill_conversion_journeys` of the same window is timed first, for reference.
 Prints one JSON line per run, then a table.
 
+`--slice-hours N` (default 24) and `--configs 1x1,2x1` (clusters x workers each) choose the runs.
+
 Usage (MariaDB/MySQL; the database is created when missing and its 202 tables are WIPED, so its
 name must contain "bench"; the Redis database is emptied):
 
     DATABASE_URL=mysql://root@127.0.0.1:3306/bench_scale_100k REDIS_URL=redis://127.0.0.1:6379/6 \\
         .venv/bin/python bench/scale_out_benchmark.py --clicks 1000000 --conversions 100000 --reuse
 """
+import argparse
 import contextlib
 import json
 import os
@@ -114,6 +117,10 @@ def run_single(connection, window):
 def main():
     if not os.environ.get("REDIS_URL"):
         sys.exit("Set REDIS_URL to a Redis database the benchmark may empty.")
+    own = argparse.ArgumentParser(add_help=False)
+    own.add_argument("--slice-hours", default="24")
+    own.add_argument("--configs", default="1x1,2x1,1x2,2x2", help="clusters x workers per cluster")
+    options, sys.argv[1:] = own.parse_known_args()
     arguments = backfill_benchmark.parse_arguments()
     backfill_benchmark.ensure_database()
     import django
@@ -128,11 +135,13 @@ def main():
         cursor.execute("SELECT MIN(conv_time), MAX(conv_time), COUNT(*) FROM `202_conversion_logs`")
         first, last, conversions = cursor.fetchone()
     window = ["--start", str(first), "--end", str(last)]
+    queued = [*window, "--slice-hours", options.slice_hours]
     print(f"{conversions:,} conversions from {first} to {last}; {os.cpu_count()} cores", flush=True)
     results = [run_single(connection, window)]
     print(json.dumps(results[-1]), flush=True)
-    for clusters, workers in ((1, 1), (2, 1), (1, 2), (2, 2)):
-        results.append(run_clusters(connection, clusters, workers, window))
+    for config in options.configs.split(","):
+        clusters, workers = map(int, config.split("x"))
+        results.append(run_clusters(connection, clusters, workers, queued))
         print(json.dumps(results[-1]), flush=True)
     print("| clusters × workers | seconds | conversions/s |")
     print("|---|---|---|")
