@@ -342,8 +342,11 @@ def rebuild_account(account_id, model_rows, window, *, lock_timeout, actor, prog
             return UserOutcome(account_id, LOCKED, lock_timeout=lock_timeout)
         if model_rows is None:
             model_rows = store.model_rows(account_ids=[account_id], active_only=True)
+        elif model_rows:  # named by --model: read again under the lock (one may be gone by now)
+            model_rows = store.model_rows(model_ids=[row.model_id for row in model_rows])
         models, skipped = runnable_models(model_rows)
-        summaries = _rebuild_models(account_id, models, window, actor, progress) if models else ()
+        # Without a model to credit, the hours' journey summaries (analysis reports) still refresh.
+        summaries = _rebuild_models(account_id, models, window, actor, progress)
         return UserOutcome(account_id, DONE, models=tuple(summaries), skipped_models=tuple(skipped))
 
 
@@ -366,10 +369,10 @@ def _rebuild_models(account_id, models, window, actor, progress):
     totals = {model.model_id: ModelTotals() for model in models}
     model_ids = [model.model_id for model in models]
     chunks = plan_chunks(window, {hour: entry[0] for hour, entry in index.hours.items()})
-    summaries = []
+    model_summaries = []
     for number, (chunk_start, chunk_end) in enumerate(chunks, start=1):
         credit_pass = CreditPass(models, effects, totals=totals)
-        summaries = ChunkSummaries(account_id, chunk_start, chunk_end - 1)
+        journey_summaries = ChunkSummaries(account_id, chunk_start, chunk_end - 1)
         conv_ids = index.conv_id_range(chunk_start, chunk_end)
         if conv_ids is not None:
             for records in source.journey_batches(
@@ -378,11 +381,11 @@ def _rebuild_models(account_id, models, window, actor, progress):
             ):
                 batches += 1
                 credit_pass.add(records)
-                summaries.add(records)
+                journey_summaries.add(records)
         with transaction.atomic():
             # The journey analysis reports (SPEC §7.1) read these summaries: rebuilt with the
             # snapshots, so both cover the same hours.
-            summaries.replace()
+            journey_summaries.replace()
             store.replace_snapshots(
                 model_ids=model_ids, hour_start=chunk_start, hour_end=chunk_end,
                 snapshot_rows=[
@@ -397,8 +400,8 @@ def _rebuild_models(account_id, models, window, actor, progress):
                 created_at=int(time.time()),
             )
             if number == len(chunks):
-                summaries = _summaries(account_id, models, totals, batches, started)
-                for summary in summaries:
+                model_summaries = _summaries(account_id, models, totals, batches, started)
+                for summary in model_summaries:
                     _audit(summary, window, actor)
             invalidate_snapshots_on_commit(account_id)
         # With DEBUG on, Django keeps the last 9,000 statements; multi-row INSERTs make that
@@ -406,7 +409,7 @@ def _rebuild_models(account_id, models, window, actor, progress):
         reset_queries()
         if progress is not None:
             progress(account_id, number, len(chunks))
-    return summaries
+    return model_summaries
 
 
 def _summaries(account_id, models, totals, batches, started):

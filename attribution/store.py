@@ -133,6 +133,8 @@ def replace_snapshots(*, model_ids, hour_start, hour_end, snapshot_rows, credit_
     """
     if not connection.in_atomic_block:
         raise RuntimeError("replace_snapshots must run inside the chunk's transaction")
+    if not model_ids:
+        return 0
     snapshots, credits = _table("202_attribution_snapshots"), _table("202_attribution_touchpoints")
     model_list = placeholders(len(model_ids))
     with connection.cursor() as cursor:

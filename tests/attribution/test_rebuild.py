@@ -398,3 +398,13 @@ def test_the_rebuild_writes_the_analysis_summaries_of_its_hours(scenario):
     assert sorted(summaries) == sorted(c.conv_id for c in scenario.conversions.values())
     first = summaries[scenario.conversions[1].conv_id]
     assert (first.first_touch_time, first.conv_time) == (scenario.clicks["a"].click_time, H + 600)
+
+
+def test_an_account_without_models_still_gets_its_journey_summaries(scenario):
+    from journeys.models import JourneySummary
+
+    outcome, out, err = rebuild(**WINDOW, user_ids=[scenario.account.user_id])
+    assert outcome.exit_code == 0, err
+    assert f"User {scenario.account.user_id}: no valid models to rebuild" in out
+    assert JourneySummary.objects.filter(user_id=scenario.account.user_id).count() == len(scenario.conversions)
+    assert not Snapshot.objects.exists()

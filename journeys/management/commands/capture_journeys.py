@@ -32,8 +32,14 @@ class Command(BaseCommand):
             f"{result.skipped_disabled} skipped (multi-touch disabled), "
             f"{result.skipped_deleted} skipped (deleted). Watermark: conv_id {result.watermark_after}."
         )
+        if result.late_written:
+            self.stdout.write(
+                f"Late commits: {result.late_written} journey(s) written for conversions that became visible "
+                f"after a higher conv_id was captured (re-scanned above conv_id {result.rescan_floor})."
+            )
         if result.failed:
             raise CommandError(
-                f"Capture stopped before conv_id {min(result.failed)}; the next run retries from there.",
+                f"{len(result.failed)} conversion(s) failed; the watermark stays at conv_id "
+                f"{result.watermark_after} and the next run retries them.",
                 returncode=1,
             )
