@@ -20,7 +20,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from attribution import store
 from attribution.credit import InvalidModelConfig, credits_for, validate_config
-from attribution.credit.markov import channel_of, fit_removal_effects
+from attribution.credit.markov import fit_removal_effects
+from journeys.rules import channel_of
 
 HOUR_SECONDS = 3600
 SCOPE_TYPES = ("global", "campaign", "advertiser", "landing_page", "account")

@@ -15,8 +15,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
 
 from attribution.credit import MODEL_TYPES, credits_for, validate_config  # noqa: E402
-from attribution.credit.markov import channel_of, fit_removal_effects  # noqa: E402
-from journeys.rules import Touch, journey_from_stored  # noqa: E402
+from attribution.credit.markov import fit_removal_effects  # noqa: E402
+from journeys.rules import (  # noqa: E402
+    Touch,
+    channel_of,  # noqa: E402
+    journey_from_stored,
+)
 
 CONFIGS = {
     "time_decay": {"half_life_hours": 24},

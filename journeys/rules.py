@@ -31,6 +31,17 @@ def review_message(flag, *, lookback_seconds, max_touches):
         FLAG_VISITOR_UNKNOWN: "visitor unknown: the converting click has no 202_clicks_advance row",
     }[flag]
 
+# What a channel is (Markov credits, SPEC §5.2; journey analysis, §7.1): a touch's traffic-source
+# account, its campaign or its landing page. 0 is a channel of its own ("unknown": no value, or
+# the click row is missing).
+CHANNEL_COLUMNS = {"account": "ppc_account_id", "campaign": "campaign_id", "landing_page": "landing_page_id"}
+
+
+def channel_of(touch, channel_kind):
+    """The channel of a touch for a channel kind (a key of CHANNEL_COLUMNS)."""
+    return getattr(touch, CHANNEL_COLUMNS[channel_kind])
+
+
 SCOPE_CAMPAIGN = "campaign"
 SCOPE_ADVERTISER = "advertiser"
 SCOPE_GLOBAL = "global"

@@ -13,11 +13,10 @@ Pure: plain values in, plain values out.
 from decimal import Decimal
 from typing import NamedTuple
 
+from journeys.rules import CHANNEL_COLUMNS, channel_of
 from tracker.arguments import EPOCH_MAX
 
-# What a channel is, the analyst's choice: the touch's traffic-source account (the default),
-# its campaign or its landing page. 0 is "unknown" (no value, or the click row is missing).
-CHANNEL_COLUMNS = {"account": "ppc_account_id", "campaign": "campaign_id", "landing_page": "landing_page_id"}
+# The analyst's choice of channel (journeys.rules.CHANNEL_COLUMNS), the account by default.
 CHANNEL_KINDS = tuple(CHANNEL_COLUMNS)
 DEFAULT_CHANNEL = "account"
 UNKNOWN_CHANNEL = 0
@@ -52,8 +51,7 @@ class Summary(NamedTuple):
 
 def channel_path(touches, channel):
     """The channel of each touch, in the journey's order."""
-    column = CHANNEL_COLUMNS[channel]
-    return tuple(getattr(touch, column) for touch in touches)
+    return tuple(channel_of(touch, channel) for touch in touches)
 
 
 def summary_of(record):

@@ -41,15 +41,10 @@ What the numbers depend on
 from collections import defaultdict
 from collections.abc import Mapping
 
-CHANNEL_KINDS = ("account", "landing_page")
+from journeys.rules import channel_of
+
+CHANNEL_KINDS = ("account", "landing_page")  # the kinds of journeys.rules a Markov model may use
 DEFAULT_CHANNEL_KIND = "account"
-
-
-def channel_of(touch, channel_kind):
-    """The Markov channel of a touch: its traffic-source account or its landing page id."""
-    if channel_kind == "landing_page":
-        return touch.landing_page_id
-    return touch.ppc_account_id
 
 
 class RemovalEffects(Mapping):
