@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import Min
 
-from journeys import store
+from journeys import cache, store, summary_store
 from journeys.building import MATCH_VISITOR, build_journey
 from journeys.cache import evict_journeys_on_commit
 from journeys.models import CapturePass, CaptureWatermark
@@ -149,6 +149,9 @@ class VerifyReport:
     checked: int = 0
     with_journey: int = 0
     results: dict[int, JourneyProblems] = field(default_factory=dict)
+    # The analysis reports' journey summaries that no longer match the journeys (§7.1): refreshed
+    # by a rebuild of their hours, so reported apart from the journeys' errors and warnings.
+    summary_problems: list = field(default_factory=list)
 
     @property
     def failing_conv_ids(self):
@@ -172,6 +175,7 @@ class VerifyReport:
             "checked": self.checked, "with_journey": self.with_journey,
             "failing_conv_ids": self.failing_conv_ids, "review_conv_ids": self.review_conv_ids,
             "results": {str(k): {"errors": p.errors, "warnings": p.warnings} for k, p in self.results.items()},
+            "summary_problems": [problem._asdict() for problem in self.summary_problems],
         }
 
 
@@ -519,6 +523,8 @@ def capture_new_conversions(*, actor, batch_size=DEFAULT_BATCH_SIZE):
     so a conversion is captured exactly once. Every batch runs under the watermark row's lock,
     so two runs never write one conversion twice.
     """
+    # The every-minute schedule (and cron) also drains cache evictions memcached refused (§4.5).
+    cache.retry_pending_evictions()
     rules = JourneyRules.from_settings()
     batch_size = check_batch_size(batch_size)
     result = CaptureResult()
@@ -662,6 +668,13 @@ def verify_journeys(*, start=None, end=None, user_ids=None, conv_ids=None, progr
             progress(report)
     for conv_id in sorted(missing):
         report.add(conv_id, errors=["orphan: touchpoints of a missing conversion"])
+    if wanted is None:
+        live = [user_id for user_id, deleted in accounts.deleted_flags(account_ids).items() if not deleted] \
+            if account_ids is not None else accounts.live_account_ids()
+        report.summary_problems = summary_store.check_summaries(
+            start=0 if start is None else start, end=arguments.EPOCH_MAX if end is None else end,
+            account_ids=live,
+        )
     if wanted is None and account_ids is None:
         cursor = 0
         while cursor is not None:

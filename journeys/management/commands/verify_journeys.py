@@ -45,6 +45,12 @@ class Command(BaseCommand):
             f"Verified {report.checked} conversion(s), {report.with_journey} with a stored journey: "
             f"{len(failing)} with errors, {len(review)} needing manual review."
         )
+        if report.summary_problems:
+            listed = ", ".join(str(problem.conv_id) for problem in report.summary_problems[:10])
+            self.stdout.write(
+                f"Journey analysis summaries out of date: {len(report.summary_problems)} (e.g. conv_id {listed}); "
+                "rebuild their hours (attribution_rebuild --start/--end) to refresh the analysis reports."
+            )
         if failing:
             self.stdout.write("Failing conv_ids: " + ", ".join(map(str, failing)))
             raise CommandError(f"{len(failing)} journey(s) failed verification.", returncode=1)
