@@ -37,6 +37,7 @@ from tracker.admin_helpers import (
     AccountFilter,
     CappedCountPaginator,
     ReadOnlyAdminMixin,
+    TenantRowFilter,
     parse_id,
 )
 from tracker.audit import Actor
@@ -67,51 +68,31 @@ class TrackerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return tenancy.can_view_reports(request.user)
 
 
-class CampaignFilter(admin.SimpleListFilter):
-    """Campaigns of the visible accounts (of the chosen account, once one is chosen)."""
+class CampaignFilter(TenantRowFilter):
+    """Conversions of one campaign of the visible accounts."""
 
     title = "campaign"
     parameter_name = "campaign"
+    choice_model, choice_id = Campaign, "aff_campaign_id"
     campaign_field = "campaign_id"
 
-    def lookups(self, request, model_admin):
-        campaigns = tenancy.restrict_to_visible(Campaign.objects.all(), request.user)
-        account_id = parse_id(request.GET.get(AccountFilter.parameter_name))
-        if account_id is not None:
-            campaigns = campaigns.filter(user_id=account_id)
-        return [(c.aff_campaign_id, str(c)) for c in campaigns]
-
-    def queryset(self, request, queryset):
-        if self.value() is None:
-            return queryset
-        campaign_id = parse_id(self.value())
-        return queryset.none() if campaign_id is None else queryset.filter(**{self.campaign_field: campaign_id})
+    def filter_by(self, queryset, chosen):
+        return queryset.filter(**{self.campaign_field: chosen})
 
 
 class ClickCampaignFilter(CampaignFilter):
     campaign_field = "aff_campaign_id"
 
 
-class AdvertiserFilter(admin.SimpleListFilter):
+class AdvertiserFilter(TenantRowFilter):
     """Conversions of the advertiser's campaigns (`campaign_id IN (…)`, on the campaign_id key)."""
 
     title = "advertiser"
     parameter_name = "advertiser"
+    choice_model, choice_id = Advertiser, "aff_network_id"
 
-    def lookups(self, request, model_admin):
-        advertisers = tenancy.restrict_to_visible(Advertiser.objects.all(), request.user)
-        account_id = parse_id(request.GET.get(AccountFilter.parameter_name))
-        if account_id is not None:
-            advertisers = advertisers.filter(user_id=account_id)
-        return [(a.aff_network_id, str(a)) for a in advertisers]
-
-    def queryset(self, request, queryset):
-        if self.value() is None:
-            return queryset
-        advertiser_id = parse_id(self.value())
-        if advertiser_id is None:
-            return queryset.none()
-        campaign_ids = Campaign.objects.filter(aff_network_id=advertiser_id).values("aff_campaign_id")
+    def filter_by(self, queryset, chosen):
+        campaign_ids = Campaign.objects.filter(aff_network_id=chosen).values("aff_campaign_id")
         return queryset.filter(campaign_id__in=campaign_ids)
 
 

@@ -54,7 +54,20 @@ def visible_accounts(request):
     return tenancy.restrict_to_visible(Account.objects.all(), request.user)
 
 
-class AccountFilter(admin.SimpleListFilter):
+class IdFilter(admin.SimpleListFilter):
+    """A list filter on one id from the query string; an id that is not one shows nothing."""
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        chosen = parse_id(self.value())
+        return queryset.none() if chosen is None else self.filter_by(queryset, chosen)
+
+    def filter_by(self, queryset, chosen):
+        raise NotImplementedError
+
+
+class AccountFilter(IdFilter):
     """Filter by Prosper202 account, listing only the accounts the user may see."""
 
     title = "account"
@@ -63,8 +76,20 @@ class AccountFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         return [(a.user_id, str(a)) for a in visible_accounts(request)[:ACCOUNT_FILTER_CHOICES]]
 
-    def queryset(self, request, queryset):
-        if self.value() is None:
-            return queryset
-        account_id = parse_id(self.value())
-        return queryset.none() if account_id is None else queryset.filter(user_id=account_id)
+    def filter_by(self, queryset, chosen):
+        return queryset.filter(user_id=chosen)
+
+
+class TenantRowFilter(IdFilter):
+    """Filter by a row of an account-owned table (`choice_model`), listing the visible accounts'
+    rows, or the chosen account's once one is chosen."""
+
+    choice_model = None
+    choice_id = ""
+
+    def lookups(self, request, model_admin):
+        rows = tenancy.restrict_to_visible(self.choice_model.objects.all(), request.user)
+        account_id = parse_id(request.GET.get(AccountFilter.parameter_name))
+        if account_id is not None:
+            rows = rows.filter(user_id=account_id)
+        return [(getattr(row, self.choice_id), str(row)) for row in rows]
