@@ -7,8 +7,6 @@ user's own, so another tenant's id is an invalid choice (a form error), never da
 come from `attribution.analysis_reader`; this module only turns them into cells.
 """
 import csv
-import time
-from datetime import timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -20,9 +18,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from attribution import analysis, analysis_reader
-from attribution.admin_reporting import RANGE_CHOICES, RANGE_HOURS, utc_label
+from attribution.admin_reporting import utc_label
 from attribution.exports.files import starts_a_formula
-from attribution.reporting import HOUR_SECONDS, normalise_window
+from attribution.forms import RANGE_CHOICES, HourWindowForm
+from attribution.reporting import HOUR_SECONDS
 from journeys.models import Advertiser, Campaign
 from journeys.summaries import DEFAULT_CHANNEL, PathSelection, selection_token
 from tracker.models import Account
@@ -53,12 +52,10 @@ class _VisibleChoiceField(forms.ModelChoiceField):
         return str(obj)
 
 
-class AnalysisForm(forms.Form):
+class AnalysisForm(HourWindowForm):
     """Window (whole UTC hours), filters and channel of a journey analysis report."""
 
     range = forms.ChoiceField(choices=RANGE_CHOICES, initial=DEFAULT_RANGE, required=False)
-    start = forms.DateTimeField(required=False, help_text="UTC, first hour, e.g. 2024-05-01 00:00")
-    end = forms.DateTimeField(required=False, help_text="UTC, last hour included")
     account = _VisibleChoiceField(queryset=Account.objects.none(), required=False, empty_label="All my accounts")
     advertiser = _VisibleChoiceField(queryset=Advertiser.objects.none(), required=False, empty_label="Any")
     campaign = _VisibleChoiceField(queryset=Campaign.objects.none(), required=False, empty_label="Any")
@@ -80,27 +77,7 @@ class AnalysisForm(forms.Form):
         cleaned["range"] = cleaned.get("range") or DEFAULT_RANGE
         cleaned["channel"] = cleaned.get("channel") or DEFAULT_CHANNEL
         cleaned["page"] = cleaned.get("page") or 1
-        if cleaned.get("range") == "custom":
-            start, end = cleaned.get("start"), cleaned.get("end")
-            if start is None:
-                self.add_error("start", "A custom range needs a start (UTC).")
-            if end is None:
-                self.add_error("end", "A custom range needs an end (UTC).")
-            if start and end:
-                if start > end:
-                    self.add_error("start", f"The start {start:%Y-%m-%d %H:%M} is after the end {end:%Y-%m-%d %H:%M}.")
-                elif end - start > timedelta(days=analysis_reader.MAX_WINDOW_DAYS):
-                    self.add_error("end", f"A custom range is at most {analysis_reader.MAX_WINDOW_DAYS} days.")
         return cleaned
-
-    def window(self, now=None):
-        """(start_hour, end_hour): inclusive whole UTC hours."""
-        if self.cleaned_data["range"] == "custom":
-            return normalise_window(int(self.cleaned_data["start"].timestamp()),
-                                    int(self.cleaned_data["end"].timestamp()))
-        now = int(time.time()) if now is None else now
-        end_hour = now - now % HOUR_SECONDS
-        return end_hour - (RANGE_HOURS[self.cleaned_data["range"]] - 1) * HOUR_SECONDS, end_hour
 
     def object_id(self, name):
         chosen = self.cleaned_data.get(name)

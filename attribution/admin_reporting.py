@@ -5,8 +5,6 @@ Every queryset and page goes through attribution.tenancy; another tenant's expor
 The custom pages are plain views wrapped with `admin.site.admin_view`; `urlpatterns` below is
 included by attribution_site/urls.py ahead of the admin's own routes.
 """
-import time
-from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
@@ -19,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from attribution import reporting
 from attribution.exports import COMPLETED, files, jobs, webhooks
+from attribution.forms import HourWindowForm
 from attribution.models import SCOPE_TYPES, AttributionModel, Export, Snapshot
 from tracker.admin_helpers import CappedCountPaginator, ReadOnlyAdminMixin
 from tracker.audit import Actor
@@ -31,10 +30,6 @@ from tracker.tenancy import (
 )
 from tracker.utc import MINUTES_PATTERN, utc_html, utc_text
 
-RANGE_HOURS = {"24h": 24, "7d": 7 * 24, "30d": 30 * 24}
-RANGE_CHOICES = (("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("30d", "Last 30 days"),
-                 ("custom", "Custom"))
-MAX_CUSTOM_RANGE_DAYS = 366
 DEFAULT_COMPARED_MODELS = 6
 
 
@@ -198,16 +193,13 @@ def _epoch(moment):
     return int(moment.timestamp())
 
 
-class ReportWindowForm(forms.Form):
+class ReportWindowForm(HourWindowForm):
     """Models, scope and UTC window of a report; `window()` gives the inclusive hour range."""
 
     models = _VisibleModelsField(queryset=AttributionModel.objects.none(), required=True)
     scope_type = forms.ChoiceField(choices=SCOPE_TYPES, initial="global")
     scope_id = forms.IntegerField(required=False, min_value=0,
                                   help_text="Empty: global, or every value of the scope type.")
-    range = forms.ChoiceField(choices=RANGE_CHOICES, initial="24h")
-    start = forms.DateTimeField(required=False, help_text="UTC, e.g. 2024-05-01 00:00")
-    end = forms.DateTimeField(required=False, help_text="UTC, inclusive hour")
     resolution = forms.ChoiceField(choices=(("hour", "Hour"), ("day", "Day (UTC)")), initial="hour",
                                    required=False)
 
@@ -219,29 +211,8 @@ class ReportWindowForm(forms.Form):
         cleaned = super().clean()
         if cleaned.get("scope_type") == "global":
             cleaned["scope_id"] = None
-        if cleaned.get("range") == "custom":
-            start, end = cleaned.get("start"), cleaned.get("end")
-            if start is None:
-                self.add_error("start", "A custom range needs a start (UTC).")
-            if end is None:
-                self.add_error("end", "A custom range needs an end (UTC).")
-            if start and end:
-                if start > end:
-                    self.add_error("start", f"The start {start:%Y-%m-%d %H:%M} is after the end {end:%Y-%m-%d %H:%M}.")
-                elif end - start > timedelta(days=MAX_CUSTOM_RANGE_DAYS):
-                    self.add_error("end", f"A custom range is at most {MAX_CUSTOM_RANGE_DAYS} days.")
         cleaned["resolution"] = cleaned.get("resolution") or "hour"
         return cleaned
-
-    def window(self, now=None):
-        """(start_hour, end_hour), both inclusive whole UTC hours."""
-        if self.cleaned_data["range"] == "custom":
-            return reporting.normalise_window(
-                _epoch(self.cleaned_data["start"]), _epoch(self.cleaned_data["end"])
-            )
-        now = int(time.time()) if now is None else now
-        end_hour = now - now % reporting.HOUR_SECONDS
-        return end_hour - (RANGE_HOURS[self.cleaned_data["range"]] - 1) * reporting.HOUR_SECONDS, end_hour
 
 
 def _report_form(request, default_models):

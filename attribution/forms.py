@@ -3,6 +3,7 @@
 The forms turn per-type inputs into a weighting config and ask the services to validate it;
 the rules themselves live in attribution.credit and attribution.services, never here.
 """
+import time
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
@@ -72,6 +73,45 @@ def stored_config_inputs(weighting_config):
     """Initial per-type inputs from a stored config column; unreadable legacy text gives none."""
     config = stored_config_object(weighting_config) or {}
     return {field: str(config[field]) for field in CONFIG_FIELDS if field in config}
+
+
+RANGE_HOURS = {"24h": 24, "7d": 7 * 24, "30d": 30 * 24}
+RANGE_CHOICES = (("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("30d", "Last 30 days"),
+                 ("custom", "Custom"))
+MAX_CUSTOM_RANGE_DAYS = 366
+HOUR_SECONDS = 3600
+
+
+class HourWindowForm(forms.Form):
+    """A report window of whole UTC hours: a recent range or a custom one (`window()`)."""
+
+    range = forms.ChoiceField(choices=RANGE_CHOICES, initial="24h")
+    start = forms.DateTimeField(required=False, help_text="UTC, e.g. 2024-05-01 00:00")
+    end = forms.DateTimeField(required=False, help_text="UTC, inclusive hour")
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("range") == "custom":
+            start, end = cleaned.get("start"), cleaned.get("end")
+            if start is None:
+                self.add_error("start", "A custom range needs a start (UTC).")
+            if end is None:
+                self.add_error("end", "A custom range needs an end (UTC).")
+            if start and end:
+                if start > end:
+                    self.add_error("start", f"The start {start:%Y-%m-%d %H:%M} is after the end {end:%Y-%m-%d %H:%M}.")
+                elif end - start > timedelta(days=MAX_CUSTOM_RANGE_DAYS):
+                    self.add_error("end", f"A custom range is at most {MAX_CUSTOM_RANGE_DAYS} days.")
+        return cleaned
+
+    def window(self, now=None):
+        """(start_hour, end_hour): inclusive whole UTC hours."""
+        if self.cleaned_data["range"] == "custom":
+            start, end = (int(self.cleaned_data[name].timestamp()) for name in ("start", "end"))
+            return start - start % HOUR_SECONDS, end - end % HOUR_SECONDS
+        now = int(time.time()) if now is None else now
+        end_hour = now - now % HOUR_SECONDS
+        return end_hour - (RANGE_HOURS[self.cleaned_data["range"]] - 1) * HOUR_SECONDS, end_hour
 
 
 def add_service_errors(form, error):
