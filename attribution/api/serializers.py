@@ -133,6 +133,15 @@ def serialize_journey(conversion, record, credit_columns, invalid_models):
     }
 
 
+def _body_errors(body, allowed, types, required=()):
+    """{field: problem} of a request body: its types and its required fields (unknown fields
+    are refused at once by `_check_body_fields`)."""
+    _check_body_fields(body, allowed)
+    errors = _type_errors(body, types)
+    errors.update({name: "is required" for name in required if name not in body})
+    return errors
+
+
 def _check_body_fields(body, allowed):
     unknown = sorted(set(body) - set(allowed))
     if unknown:
@@ -205,11 +214,7 @@ def model_changes_from_body(body):
 
 def model_creation_from_body(body):
     """The fields of a POST body, checked for shape; model_name and model_type are required."""
-    _check_body_fields(body, MODEL_CREATE_FIELDS)
-    errors = _type_errors(body, _MODEL_TYPES)
-    for name in ("model_name", "model_type"):
-        if name not in body:
-            errors[name] = "is required"
+    errors = _body_errors(body, MODEL_CREATE_FIELDS, _MODEL_TYPES, required=("model_name", "model_type"))
     _raise_field_errors(errors)
     return dict(body)
 
@@ -233,11 +238,7 @@ _EXPORT_TYPES = {
 
 def export_request_from_body(body):
     """The fields of an export request, checked for shape; start_hour and end_hour are required."""
-    _check_body_fields(body, _EXPORT_FIELDS)
-    errors = _type_errors(body, _EXPORT_TYPES)
-    for name in ("start_hour", "end_hour"):
-        if name not in body:
-            errors[name] = "is required"
+    errors = _body_errors(body, _EXPORT_FIELDS, _EXPORT_TYPES, required=("start_hour", "end_hour"))
     if body.get("scope", "global") == "global" and body.get("scope_id") is not None:
         errors["scope_id"] = "must be omitted or null for the global scope"
     _raise_field_errors(errors)
@@ -258,11 +259,7 @@ _REBUILD_TYPES = {
 
 def rebuild_request_from_body(body):
     """The fields of a rebuild request: start and end required, start not after end."""
-    _check_body_fields(body, _REBUILD_FIELDS)
-    errors = _type_errors(body, _REBUILD_TYPES)
-    for name in ("start", "end"):
-        if name not in body:
-            errors[name] = "is required"
+    errors = _body_errors(body, _REBUILD_FIELDS, _REBUILD_TYPES, required=("start", "end"))
     if not errors and body["start"] > body["end"]:
         errors["start"] = f"must not be after end ({body['end']})"
     _raise_field_errors(errors)
