@@ -236,24 +236,33 @@ def _cached(account_id, key_parts, compute, timeout=REPORT_CACHE_SECONDS):
     return value
 
 
-def totals(*, account_ids, model_id, scope_type, scope_id, start_hour, end_hour):
-    """Kpis summed over every snapshot row in range, aggregated in SQL (no row limit).
-
-    `account_ids` is the caller's visible accounts (None = all, for superusers and tasks).
-    """
+def _cached_model_report(kind, aggregate, *, account_ids, model_id, scope_type, scope_id, start_hour,
+                         end_hour, extra=()):
+    """`aggregate(rows)` over one model's snapshot rows of a scope and window, validated, tenancy
+    checked and cached under the account's snapshot version."""
     start_hour, end_hour = normalise_window(start_hour, end_hour)
     scope_id = check_scope(scope_type, scope_id)
     (model,) = _resolve_models([model_id], account_ids)
 
     def compute():
-        rows = snapshot_rows(
+        return aggregate(snapshot_rows(
             model_id=model.model_id, scope_type=scope_type, scope_id=scope_id,
             start_hour=start_hour, end_hour=end_hour, account_ids=account_ids,
-        )
-        return _kpis_from_sums(rows.aggregate(**_KPI_SUMS))
+        ))
 
-    parts = ("totals", model.model_id, scope_type, scope_id, start_hour, end_hour)
+    parts = (kind, model.model_id, scope_type, scope_id, start_hour, end_hour, *extra)
     return _cached(model.user_id, parts, compute)
+
+
+def totals(*, account_ids, model_id, scope_type, scope_id, start_hour, end_hour):
+    """Kpis summed over every snapshot row in range, aggregated in SQL (no row limit).
+
+    `account_ids` is the caller's visible accounts (None = all, for superusers and tasks).
+    """
+    return _cached_model_report(
+        "totals", lambda rows: _kpis_from_sums(rows.aggregate(**_KPI_SUMS)), account_ids=account_ids,
+        model_id=model_id, scope_type=scope_type, scope_id=scope_id, start_hour=start_hour, end_hour=end_hour,
+    )
 
 
 def snapshot_series(*, account_ids, model_id, scope_type, scope_id, start_hour, end_hour,
@@ -261,23 +270,16 @@ def snapshot_series(*, account_ids, model_id, scope_type, scope_id, start_hour, 
     """SeriesPoints per UTC hour or day that has snapshot rows, in time order (GROUP BY in SQL)."""
     if resolution not in RESOLUTIONS:
         raise ReportRequestError("resolution", f"{resolution!r} is not one of hour, day")
-    start_hour, end_hour = normalise_window(start_hour, end_hour)
-    scope_id = check_scope(scope_type, scope_id)
-    (model,) = _resolve_models([model_id], account_ids)
+    bucket = F("date_hour") if resolution == "hour" else F("date_hour") - Mod("date_hour", DAY_SECONDS)
 
-    def compute():
-        rows = snapshot_rows(
-            model_id=model.model_id, scope_type=scope_type, scope_id=scope_id,
-            start_hour=start_hour, end_hour=end_hour, account_ids=account_ids,
-        )
-        bucket = F("date_hour") if resolution == "hour" else F("date_hour") - Mod("date_hour", DAY_SECONDS)
-        grouped = (
-            rows.annotate(bucket=bucket).values("bucket").annotate(**_KPI_SUMS).order_by("bucket")
-        )
+    def series(rows):
+        grouped = rows.annotate(bucket=bucket).values("bucket").annotate(**_KPI_SUMS).order_by("bucket")
         return [_kpis_from_sums(sums, SeriesPoint, bucket=int(sums["bucket"])) for sums in grouped]
 
-    parts = ("series", model.model_id, scope_type, scope_id, start_hour, end_hour, resolution)
-    return _cached(model.user_id, parts, compute)
+    return _cached_model_report(
+        "series", series, account_ids=account_ids, model_id=model_id, scope_type=scope_type,
+        scope_id=scope_id, start_hour=start_hour, end_hour=end_hour, extra=(resolution,),
+    )
 
 
 def bucket_starts(start_hour, end_hour, resolution):
