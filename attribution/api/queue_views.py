@@ -25,11 +25,7 @@ _FIELD_NAMES = {"--start": "start", "--end": "end", "--user": "user_id", "--batc
 
 def backfill_request_from_body(body):
     """start and end required, start not after end; batch_size and slice_hours optional."""
-    serializers._check_body_fields(body, _BACKFILL_FIELDS)
-    errors = serializers._type_errors(body, _BACKFILL_TYPES)
-    for name in ("start", "end"):
-        if name not in body:
-            errors[name] = "is required"
+    errors = serializers._body_errors(body, _BACKFILL_FIELDS, _BACKFILL_TYPES, required=("start", "end"))
     if not errors and body["start"] > body["end"]:
         errors["start"] = f"must not be after end ({body['end']})"
     serializers._raise_field_errors(errors)
