@@ -4,7 +4,7 @@ run the report, serialise. The reports themselves are `attribution.analysis_read
 """
 from attribution import analysis, analysis_reader
 from attribution.api.errors import ApiError, bad_parameter, data_response
-from attribution.api.views import _bool_param, _choice_param, _hour_window, _int_param, api_endpoint
+from attribution.api.requests import api_endpoint, bool_param, choice_param, hour_window, int_param
 from journeys.summaries import CHANNEL_KINDS, DEFAULT_CHANNEL, UNKNOWN_CHANNEL
 from tracker import tenancy
 
@@ -67,14 +67,14 @@ SERIALIZERS = {
 
 
 def _window(request):
-    start_hour, end_hour = _hour_window(request)
+    start_hour, end_hour = hour_window(request)
     if end_hour - start_hour > (analysis_reader.MAX_WINDOW_DAYS * 24 - 1) * analysis.HOUR_SECONDS:
         raise bad_parameter("start_hour", request.GET.get("start_hour", ""),
                             f"the window is at most {analysis_reader.MAX_WINDOW_DAYS} days")
     return start_hour, end_hour
 
 
-def _scope(request, filters):
+def scope_params(request, filters):
     try:
         return analysis_reader.resolve_scope(request.user, **filters)
     except analysis_reader.AnalysisRequestError as error:
@@ -86,14 +86,14 @@ def report_endpoint(report):
 
     def handler(request):
         start_hour, end_hour = _window(request)
-        filters = {name: _int_param(request, name, minimum=1) for name in FILTERS}
-        channel = _choice_param(request, "channel", CHANNEL_KINDS, default=DEFAULT_CHANNEL)
-        collapse_repeats = bool(_bool_param(request, "collapse"))
+        filters = {name: int_param(request, name, minimum=1) for name in FILTERS}
+        channel = choice_param(request, "channel", CHANNEL_KINDS, default=DEFAULT_CHANNEL)
+        collapse_repeats = bool(bool_param(request, "collapse"))
         limit, offset = None, 0
         if report == "paths":
-            limit = _int_param(request, "limit", default=DEFAULT_PATHS_LIMIT, minimum=1, maximum=MAX_PATHS_LIMIT)
-            offset = _int_param(request, "offset", default=0)
-        scope = _scope(request, filters)
+            limit = int_param(request, "limit", default=DEFAULT_PATHS_LIMIT, minimum=1, maximum=MAX_PATHS_LIMIT)
+            offset = int_param(request, "offset", default=0)
+        scope = scope_params(request, filters)
         result = analysis_reader.run_report(
             report, scope, start_hour=start_hour, end_hour=end_hour, channel=channel,
             collapse_repeats=collapse_repeats, offset=offset, limit=limit,

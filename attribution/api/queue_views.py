@@ -5,7 +5,7 @@ stands. Tenancy: a backfill covers the caller's accounts; another tenant's task 
 from attribution import queued_work
 from attribution.api import serializers
 from attribution.api.errors import ApiError, data_response
-from attribution.api.views import _actor, _json_body, api_endpoint, requested_accounts
+from attribution.api.requests import actor_of, api_endpoint, json_body, requested_accounts
 from journeys import services
 from tracker import tenancy
 from tracker.arguments import InvalidArgument
@@ -33,13 +33,13 @@ def backfill_request_from_body(body):
 
 
 def start_backfill(request):
-    body = backfill_request_from_body(_json_body(request))
+    body = backfill_request_from_body(json_body(request))
     account_ids = requested_accounts(request, body)
     try:
         work, slices, warnings = services.enqueue_backfill(
             start=body["start"], end=body["end"], user_ids=account_ids,
             batch_size=body.get("batch_size", services.DEFAULT_BATCH_SIZE),
-            slice_hours=body.get("slice_hours", services.DEFAULT_SLICE_HOURS), actor=_actor(request),
+            slice_hours=body.get("slice_hours", services.DEFAULT_SLICE_HOURS), actor=actor_of(request),
         )
     except InvalidArgument as error:
         field = _FIELD_NAMES.get(error.field, error.field)

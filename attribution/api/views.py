@@ -1,185 +1,45 @@
 """Views of /api/v2/attribution/ (SPEC §8): authenticate, check permission and tenancy, check the
 shape of the input, call a service or report, serialise. No business rules live here.
 """
-import json
-import re
-import time
 
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from attribution import journey_credits, reporting, services
 from attribution.api import openapi, serializers
-from attribution.api.auth import authenticate
 from attribution.api.errors import (
     ApiError,
     bad_parameter,
     data_response,
-    forbidden,
     not_found,
+)
+from attribution.api.requests import (
+    actor_of,
+    api_endpoint,
+    bool_param,
+    choice_param,
+    hour_window,
+    id_list_param,
+    int_param,
+    json_body,
+    page_params,
+    paged,
+    requested_accounts,
+    scope_params,
 )
 from attribution.credit import InvalidModelConfig
 from attribution.exports import COMPLETED, files, jobs
-from attribution.models import MODEL_TYPES, SCOPE_TYPES, AttributionModel, Export
+from attribution.models import MODEL_TYPES, AttributionModel, Export
 from journeys import source
 from journeys.models import Conversion
 from tracker import tenancy
 from tracker.arguments import InvalidArgument
-from tracker.audit import Actor
-from tracker.models import Account
 
-MAX_BODY_BYTES = 1024 * 1024
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
 MAX_COMPARED_MODELS = 10
-DEFAULT_WINDOW_HOURS = 24
-HOUR_SECONDS = 3600
-SCOPE_NAMES = tuple(name for name, _label in SCOPE_TYPES)
 MODEL_TYPE_NAMES = tuple(name for name, _label in MODEL_TYPES)
 # The services' field names where the API's differ.
 _EXPORT_FIELD_NAMES = {"requested_format": "format", "scope_type": "scope"}
-_TRUE_VALUES = ("true", "1")
-_FALSE_VALUES = ("false", "0")
-_BODY_METHODS = ("POST", "PUT", "PATCH")
-_INTEGER = re.compile(r"^-?[0-9]{1,20}$")
-
-
-def api_endpoint(**handlers):
-    """One URL's view: `handlers` maps an HTTP method to (permission, function(request, **kwargs)).
-
-    Order of checks: body size (413), credentials (401, CSRF 403), method (405), permission (403);
-    then the handler, whose ApiError or service error becomes the error shape.
-    """
-
-    @csrf_exempt
-    def view(request, **kwargs):
-        try:
-            if request.method in _BODY_METHODS:
-                _refuse_large_body(request)
-            request.user = authenticate(request)
-            if request.method not in handlers:
-                allowed = ", ".join(handlers)
-                raise ApiError(
-                    405, f"Method {request.method} is not allowed here; use {allowed}.",
-                    headers={"Allow": allowed},
-                )
-            permission, handler = handlers[request.method]
-            if not request.user.has_perm(permission):
-                raise forbidden(f"This needs the {permission} permission.")
-            return handler(request, **kwargs)
-        except ApiError as error:
-            return error.response()
-        except PermissionDenied as error:
-            return forbidden(str(error) or "You do not have permission to do this.").response()
-        except RequestDataTooBig:
-            return _too_large().response()
-
-    return view
-
-
-def _too_large():
-    return ApiError(413, f"The request body exceeds the limit of {MAX_BODY_BYTES} bytes.")
-
-
-def _refuse_large_body(request):
-    """Refuse by Content-Length before anything reads the body."""
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    try:
-        declared = int(declared)
-    except ValueError:
-        raise bad_parameter("Content-Length", declared, "must be a number of bytes")
-    if declared > MAX_BODY_BYTES:
-        raise _too_large()
-
-
-def _json_body(request):
-    """The request body as a JSON object, or 400 naming what is wrong with it."""
-    body = request.body
-    if len(body) > MAX_BODY_BYTES:
-        raise _too_large()
-    try:
-        parsed = json.loads(body or b"null")
-    except (ValueError, RecursionError) as error:  # RecursionError: nested deeper than Python parses
-        raise ApiError(400, f"The request body is not valid JSON: {error}.")
-    if not isinstance(parsed, dict):
-        raise ApiError(400, "The request body must be a JSON object.")
-    return parsed
-
-
-def _actor(request):
-    return Actor("api", request.user.get_username())
-
-
-# --- query parameters -------------------------------------------------------------------------
-
-def _int_param(request, name, *, default=None, minimum=0, maximum=serializers.MAX_ID):
-    raw = request.GET.get(name)
-    if raw is None or raw == "":
-        return default
-    value = int(raw) if _INTEGER.match(raw) else None
-    if value is None or not minimum <= value <= maximum:
-        raise bad_parameter(name, raw, f"must be a whole number from {minimum} to {maximum}")
-    return value
-
-
-def _choice_param(request, name, choices, default=None):
-    raw = request.GET.get(name)
-    if raw is None or raw == "":
-        return default
-    if raw not in choices:
-        raise bad_parameter(name, raw, f"must be one of {', '.join(choices)}")
-    return raw
-
-
-def _bool_param(request, name):
-    raw = request.GET.get(name)
-    if raw is None or raw == "":
-        return None
-    if raw.lower() in _TRUE_VALUES:
-        return True
-    if raw.lower() in _FALSE_VALUES:
-        return False
-    raise bad_parameter(name, raw, "must be true or false")
-
-
-def _page(request):
-    limit = _int_param(request, "limit", default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
-    offset = _int_param(request, "offset", default=0, minimum=0, maximum=serializers.MAX_ID)
-    return limit, offset
-
-
-def _paged(rows, limit, offset):
-    """Data and meta for a slice fetched with one extra row, to tell whether more follow."""
-    rows = list(rows)
-    more = len(rows) > limit
-    meta = {"limit": limit, "offset": offset, "next_offset": offset + limit if more else None}
-    return rows[:limit], meta
-
-
-def _scope(request):
-    """(scope_type, scope_id) from `scope` (default global) and `scope_id`."""
-    scope_type = _choice_param(request, "scope", SCOPE_NAMES, default="global")
-    scope_id = _int_param(request, "scope_id")
-    if scope_type == "global" and scope_id is not None:
-        raise bad_parameter("scope_id", request.GET["scope_id"], "must be omitted for scope=global")
-    return scope_type, scope_id
-
-
-def _hour_window(request):
-    """(start_hour, end_hour) floored to whole hours; defaults to the last 24 hours."""
-    end_hour = _int_param(request, "end_hour", maximum=serializers.MAX_EPOCH)
-    if end_hour is None:
-        end_hour = int(time.time())
-    end_hour -= end_hour % HOUR_SECONDS
-    start_hour = _int_param(request, "start_hour", maximum=serializers.MAX_EPOCH)
-    if start_hour is None:
-        start_hour = max(0, end_hour - (DEFAULT_WINDOW_HOURS - 1) * HOUR_SECONDS)
-    start_hour -= start_hour % HOUR_SECONDS
-    if start_hour > end_hour:
-        raise bad_parameter("start_hour", request.GET["start_hour"], f"must not be after end_hour ({end_hour})")
-    return start_hour, end_hour
 
 
 # --- lookups with tenancy ---------------------------------------------------------------------
@@ -208,17 +68,17 @@ _SERVICE_ERRORS = (services.ModelChangeError, InvalidModelConfig)
 
 def list_models(request):
     models = tenancy.restrict_to_visible(AttributionModel.objects.all(), request.user)
-    model_type = _choice_param(request, "type", MODEL_TYPE_NAMES)
+    model_type = choice_param(request, "type", MODEL_TYPE_NAMES)
     if model_type is not None:
         models = models.filter(model_type=model_type)
-    active = _bool_param(request, "active")
+    active = bool_param(request, "active")
     if active is not None:
         models = models.filter(is_active=active)
-    account_id = _int_param(request, "user_id")
+    account_id = int_param(request, "user_id")
     if account_id is not None:
         models = models.filter(user_id=account_id)
-    limit, offset = _page(request)
-    rows, meta = _paged(models.order_by("user_id", "model_id")[offset:offset + limit + 1], limit, offset)
+    limit, offset = page_params(request)
+    rows, meta = paged(models.order_by("user_id", "model_id")[offset:offset + limit + 1], limit, offset)
     return data_response([serializers.serialize_model(model) for model in rows], meta=meta)
 
 
@@ -237,11 +97,11 @@ def _creation_account(request, body):
 
 
 def create_model(request):
-    body = serializers.model_creation_from_body(_json_body(request))
+    body = serializers.model_creation_from_body(json_body(request))
     account_id = _creation_account(request, body)
     body.pop("user_id", None)
     try:
-        model = services.create_model(account_id=account_id, actor=_actor(request), **body)
+        model = services.create_model(account_id=account_id, actor=actor_of(request), **body)
     except _SERVICE_ERRORS as error:
         raise _service_error(error)
     return data_response(serializers.serialize_model(model), status=201)
@@ -253,9 +113,9 @@ def get_model(request, model_id):
 
 def update_model(request, model_id):
     model = _visible_model(request, model_id)
-    changes = serializers.model_changes_from_body(_json_body(request))
+    changes = serializers.model_changes_from_body(json_body(request))
     try:
-        model = services.update_model(model, changes=changes, actor=_actor(request))
+        model = services.update_model(model, changes=changes, actor=actor_of(request))
     except _SERVICE_ERRORS as error:
         raise _service_error(error)
     return data_response(serializers.serialize_model(model))
@@ -264,7 +124,7 @@ def update_model(request, model_id):
 def delete_model(request, model_id):
     model = _visible_model(request, model_id)
     try:
-        services.delete_model(model, actor=_actor(request))
+        services.delete_model(model, actor=actor_of(request))
     except _SERVICE_ERRORS as error:
         raise _service_error(error)
     return HttpResponse(status=204)
@@ -282,28 +142,28 @@ def _report_error(error):
 
 def list_snapshots(request, model_id):
     model = _visible_model(request, model_id)
-    scope_type, scope_id = _scope(request)
-    start_hour, end_hour = _hour_window(request)
-    limit, offset = _page(request)
+    scope_type, scope_id = scope_params(request)
+    start_hour, end_hour = hour_window(request)
+    limit, offset = page_params(request)
     snapshots = reporting.snapshot_rows(
         model_id=model.model_id, scope_type=scope_type, scope_id=scope_id,
         start_hour=start_hour, end_hour=end_hour, account_ids=[model.user_id],
     )
     ordered = snapshots.order_by("date_hour", "scope_id", "snapshot_id")[offset:offset + limit + 1]
-    rows, meta = _paged(ordered, limit, offset)
+    rows, meta = paged(ordered, limit, offset)
     meta.update(start_hour=start_hour, end_hour=end_hour, scope=scope_type, scope_id=scope_id)
     return data_response([serializers.serialize_snapshot(row) for row in rows], meta=meta)
 
 
 def metrics(request):
     """Totals of one model, plus the per-hour or per-day series they sum."""
-    model_id = _int_param(request, "model_id")
+    model_id = int_param(request, "model_id")
     if model_id is None:
         raise bad_parameter("model_id", "", "is required (the model whose totals to report)")
     model = _visible_model(request, model_id)
-    scope_type, scope_id = _scope(request)
-    start_hour, end_hour = _hour_window(request)
-    resolution = _choice_param(request, "resolution", reporting.RESOLUTIONS, default="hour")
+    scope_type, scope_id = scope_params(request)
+    start_hour, end_hour = hour_window(request)
+    resolution = choice_param(request, "resolution", reporting.RESOLUTIONS, default="hour")
     window = {
         "account_ids": [model.user_id], "model_id": model.model_id, "scope_type": scope_type,
         "scope_id": scope_id, "start_hour": start_hour, "end_hour": end_hour,
@@ -322,19 +182,10 @@ def metrics(request):
     )
 
 
-def _model_ids_param(request):
-    raw = request.GET.get("models", "")
-    parts = [part.strip() for part in raw.split(",") if part.strip()]
-    allowed = f"must be 1 to {MAX_COMPARED_MODELS} comma-separated model ids"
-    if not parts or len(parts) > MAX_COMPARED_MODELS or not all(_INTEGER.match(part) for part in parts):
-        raise bad_parameter("models", raw, allowed)
-    return list(dict.fromkeys(int(part) for part in parts))
-
-
 def compare(request):
-    models = [_visible_model(request, model_id) for model_id in _model_ids_param(request)]
-    scope_type, scope_id = _scope(request)
-    start_hour, end_hour = _hour_window(request)
+    models = [_visible_model(request, model_id) for model_id in id_list_param(request, "models", MAX_COMPARED_MODELS)]
+    scope_type, scope_id = scope_params(request)
+    start_hour, end_hour = hour_window(request)
     try:
         comparison = reporting.compare_models(
             model_ids=[model.model_id for model in models], scope_type=scope_type, scope_id=scope_id,
@@ -387,22 +238,22 @@ def download_export(request, export_id):
 
 def list_exports(request, model_id):
     model = _visible_model(request, model_id)
-    limit, offset = _page(request)
+    limit, offset = page_params(request)
     model_exports = Export.objects.filter(model_id=model.model_id, user_id=model.user_id).order_by("-export_id")
-    rows, meta = _paged(model_exports[offset:offset + limit + 1], limit, offset)
+    rows, meta = paged(model_exports[offset:offset + limit + 1], limit, offset)
     return data_response([serializers.serialize_export(row, _download_url(row)) for row in rows], meta=meta)
 
 
 def schedule_export(request, model_id):
     model = _visible_model(request, model_id)
-    body = serializers.export_request_from_body(_json_body(request))
+    body = serializers.export_request_from_body(json_body(request))
     try:
         export = jobs.schedule_export(
             model=model, scope_type=body.get("scope", "global"), scope_id=body.get("scope_id"),
             start_hour=body["start_hour"], end_hour=body["end_hour"],
             requested_format=body.get("format", "csv"), webhook_url=body.get("webhook_url"),
             webhook_secret=body.get("webhook_secret"), webhook_headers=body.get("webhook_headers"),
-            actor=_actor(request), viewer=request.user,
+            actor=actor_of(request), viewer=request.user,
         )
     except jobs.ExportRequestError as error:
         fields = {_EXPORT_FIELD_NAMES.get(name, name): problem for name, problem in error.fields.items()}
@@ -411,22 +262,6 @@ def schedule_export(request, model_id):
 
 
 # --- rebuilds ---------------------------------------------------------------------------------
-
-def requested_accounts(request, body):
-    """The account ids queued work (a rebuild, a backfill) covers: `user_id`, else every account
-    the caller sees (None = all accounts, for superusers only)."""
-    account_id = body.get("user_id")
-    if account_id is not None:
-        tenancy.require_account(request.user, account_id)
-        if not Account.objects.filter(user_id=account_id).exists():
-            raise ApiError(422, f"user_id {account_id} does not exist in 202_users.",
-                           {"user_id": "no such Prosper202 account"})
-        return [account_id]
-    visible = tenancy.visible_account_ids(request.user)
-    if visible is not None and not visible:
-        raise forbidden("No Prosper202 account is assigned to you, so there is nothing to queue.")
-    return None if visible is None else sorted(visible)
-
 
 def _rebuild_models(request, body, account_ids):
     model_ids = sorted(set(body.get("model_ids") or ()))
@@ -449,13 +284,13 @@ _REBUILD_FIELD_NAMES = {"--start": "start", "--end": "end", "--user": "user_id",
 
 
 def start_rebuild(request):
-    body = serializers.rebuild_request_from_body(_json_body(request))
+    body = serializers.rebuild_request_from_body(json_body(request))
     account_ids = requested_accounts(request, body)
     model_ids = _rebuild_models(request, body, account_ids)
     try:
         work = services.enqueue_rebuilds(
             start=body["start"], end=body["end"], user_ids=account_ids or (), model_ids=model_ids or (),
-            actor=_actor(request),
+            actor=actor_of(request),
         )
     except InvalidArgument as error:
         field = _REBUILD_FIELD_NAMES.get(error.field, error.field)
