@@ -10,30 +10,13 @@ from journeys import services
 from tracker import tenancy
 from tracker.arguments import InvalidArgument
 
-_BACKFILL_FIELDS = ("start", "end", "user_id", "batch_size", "slice_hours")
-_BACKFILL_TYPES = {
-    "start": (serializers._is_epoch, "a Unix epoch in seconds"),
-    "end": (serializers._is_epoch, "a Unix epoch in seconds"),
-    "user_id": (lambda value: value is None or serializers._is_id(value), "a Prosper202 user id or null"),
-    "batch_size": (serializers._is_id, "a whole number of conversions per transaction"),
-    "slice_hours": (serializers._is_id, "a whole number of hours"),
-}
 # The journeys service names its arguments as the command does; the API's fields.
 _FIELD_NAMES = {"--start": "start", "--end": "end", "--user": "user_id", "--batch-size": "batch_size",
                 "--slice-hours": "slice_hours"}
 
 
-def backfill_request_from_body(body):
-    """start and end required, start not after end; batch_size and slice_hours optional."""
-    errors = serializers._body_errors(body, _BACKFILL_FIELDS, _BACKFILL_TYPES, required=("start", "end"))
-    if not errors and body["start"] > body["end"]:
-        errors["start"] = f"must not be after end ({body['end']})"
-    serializers._raise_field_errors(errors)
-    return dict(body)
-
-
 def start_backfill(request):
-    body = backfill_request_from_body(json_body(request))
+    body = serializers.backfill_request_from_body(json_body(request))
     account_ids = requested_accounts(request, body)
     try:
         work, slices, warnings = services.enqueue_backfill(

@@ -257,10 +257,29 @@ _REBUILD_TYPES = {
 }
 
 
-def rebuild_request_from_body(body):
-    """The fields of a rebuild request: start and end required, start not after end."""
-    errors = _body_errors(body, _REBUILD_FIELDS, _REBUILD_TYPES, required=("start", "end"))
+def _window_request(body, fields, types):
+    """The fields of a request for queued work: start and end required, start not after end."""
+    errors = _body_errors(body, fields, types, required=("start", "end"))
     if not errors and body["start"] > body["end"]:
         errors["start"] = f"must not be after end ({body['end']})"
     _raise_field_errors(errors)
     return dict(body)
+
+
+def rebuild_request_from_body(body):
+    return _window_request(body, _REBUILD_FIELDS, _REBUILD_TYPES)
+
+
+_BACKFILL_FIELDS = ("start", "end", "user_id", "batch_size", "slice_hours")
+_BACKFILL_TYPES = {
+    "start": (_is_epoch, "a Unix epoch in seconds"),
+    "end": (_is_epoch, "a Unix epoch in seconds"),
+    "user_id": (lambda value: value is None or _is_id(value), "a Prosper202 user id or null"),
+    "batch_size": (_is_id, "a whole number of conversions per transaction"),
+    "slice_hours": (_is_id, "a whole number of hours"),
+}
+
+
+def backfill_request_from_body(body):
+    """batch_size and slice_hours are optional."""
+    return _window_request(body, _BACKFILL_FIELDS, _BACKFILL_TYPES)
