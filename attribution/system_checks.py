@@ -14,13 +14,15 @@ from datetime import timedelta
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db.models import Count, Exists, F, IntegerField, Max, OuterRef, Sum
+from django.db.models import IntegerField, Max, Sum
 from django.db.models.functions import Cast
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from attribution.models import AttributionModel, AttributionSetting, CronjobLog, Snapshot
-from journeys.models import ClickAdvance, Conversion, JourneyTouch
+from journeys import services as journey_services
+from journeys.models import Conversion
+from journeys.rules import FLAG_LABELS, REVIEW_FLAGS
 from tracker.utc import MINUTES_PATTERN, utc_text
 
 logger = logging.getLogger("attribution.system_checks")
@@ -298,39 +300,24 @@ def check_default_models(account_ids=None, now=None):
 
 
 def check_journeys_review(account_ids=None, now=None):
-    """SPEC §4.3 "needs manual review" warnings, over the most recent conversions only."""
+    """SPEC §4.3 "needs manual review" warnings (the one review query), over the most recent
+    conversions only."""
     newest = Conversion.objects.aggregate(newest=Max("conv_id"))["newest"] or 0
-    lowest = max(0, newest - REVIEW_RECENT_CONVERSIONS)
-    touches = _restrict(JourneyTouch.objects.filter(conv_id__gt=lowest), account_ids, "conv__user_id")
-    beyond_cap = set(
-        touches.values("conv_id").annotate(n=Count("touchpoint_id"))
-        .filter(n__gt=settings.ATTRIBUTION_MAX_TOUCHES).values_list("conv_id", flat=True)
+    flags = journey_services.needs_review(
+        min_conv_id=max(0, newest - REVIEW_RECENT_CONVERSIONS),
+        account_ids=None if account_ids is None else list(account_ids),
     )
-    outside = set(
-        touches.filter(click_time__lt=F("conv__conv_time") - settings.ATTRIBUTION_LOOKBACK_SECONDS)
-        .values_list("conv_id", flat=True).distinct()
-    )
-    unknown = set()
-    if settings.ATTRIBUTION_JOURNEY_MATCH == "visitor":
-        unknown = set(
-            _restrict(Conversion.objects.filter(conv_id__gt=lowest, deleted=0), account_ids)
-            .filter(~Exists(ClickAdvance.objects.filter(click_id=OuterRef("click_id"))))
-            .values_list("conv_id", flat=True)
-        )
-    flagged = beyond_cap | outside | unknown
     hint = ("Review them with `manage.py verify_journeys --start <epoch>` (listed as warnings) and on the "
             f"conversions page {_admin_url('admin:journeys_conversion_changelist', '/admin/journeys/conversion/')}.")
     scope = f"among the latest {REVIEW_RECENT_CONVERSIONS:,} conversions"
-    if not flagged:
+    if not flags:
         return CheckResult("journeys_review", OK, f"no journey needs review {scope}", hint)
-    parts = [f"{len(beyond_cap)} beyond the {settings.ATTRIBUTION_MAX_TOUCHES}-touch cap",
-             f"{len(outside)} with a touch outside the lookback window"]
-    if settings.ATTRIBUTION_JOURNEY_MATCH == "visitor":
-        parts.append(f"{len(unknown)} with an unknown visitor")
+    counts = {flag: sum(1 for found in flags.values() if flag in found) for flag in REVIEW_FLAGS}
+    parts = [f"{counts[flag]} {FLAG_LABELS[flag]}" for flag in REVIEW_FLAGS if counts[flag]]
     return CheckResult(
         "journeys_review", WARNING,
-        f"{len(flagged)} journey(s) need review {scope} ({', '.join(parts)}); e.g. conv_id "
-        + ", ".join(str(c) for c in sorted(flagged, reverse=True)[:LISTED_MAX]),
+        f"{len(flags)} journey(s) need review {scope} ({', '.join(parts)}); e.g. conv_id "
+        + ", ".join(str(c) for c in sorted(flags, reverse=True)[:LISTED_MAX]),
         hint,
     )
 

@@ -13,7 +13,7 @@ from django.contrib.admin.options import ShowFacets
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -30,7 +30,8 @@ from journeys.models import (
     LandingPage,
     TrafficSourceAccount,
 )
-from journeys.services import purge_journeys, rebuild_journeys, verify_journeys
+from journeys.rules import FLAG_LABELS, REVIEW_FLAGS
+from journeys.services import needs_review, purge_journeys, rebuild_journeys, verify_journeys
 from journeys.summaries import collapsed_path_pattern, parse_selection_token, path_text
 from tracker import tenancy
 from tracker.admin_helpers import (
@@ -144,18 +145,7 @@ class NeedsReviewFilter(admin.SimpleListFilter):
         if self.value() != "yes":
             return queryset
         newest = Conversion.objects.aggregate(newest=Max("conv_id"))["newest"] or 0
-        touches = JourneyTouch.objects.filter(conv_id=OuterRef("conv_id"))
-        outside_window = touches.filter(
-            click_time__lt=OuterRef("conv_time") - settings.ATTRIBUTION_LOOKBACK_SECONDS
-        )
-        beyond_cap = (
-            touches.values("conv_id")
-            .annotate(touch_count=Count("touchpoint_id"))
-            .filter(touch_count__gt=settings.ATTRIBUTION_MAX_TOUCHES)
-        )
-        return queryset.filter(conv_id__gt=newest - REVIEW_SCAN_CONVERSIONS).filter(
-            Exists(outside_window) | Exists(beyond_cap)
-        )
+        return queryset.filter(conv_id__in=list(needs_review(min_conv_id=newest - REVIEW_SCAN_CONVERSIONS)))
 
 
 class JourneyPathFilter(admin.SimpleListFilter):
@@ -199,30 +189,17 @@ class ConversionChangeList(ChangeList):
     def get_results(self, request):
         super().get_results(request)
         page = list(self.result_list)
-        conv_time = {c.conv_id: c.conv_time for c in page}
-        stats = {
-            row["conv_id"]: row
-            for row in JourneyTouch.objects.filter(conv_id__in=conv_time)
-            .values("conv_id")
-            .annotate(touch_count=Count("touchpoint_id"), earliest=Min("click_time"))
-            .order_by()
-        }
+        conv_ids = [c.conv_id for c in page]
+        touch_counts = dict(
+            JourneyTouch.objects.filter(conv_id__in=conv_ids).values("conv_id")
+            .annotate(touch_count=Count("touchpoint_id")).order_by().values_list("conv_id", "touch_count")
+        )
+        review = needs_review(conv_ids=conv_ids)
         for conversion in page:
-            row = stats.get(conversion.conv_id)
-            conversion.journey_touch_count = row["touch_count"] if row else 0
-            conversion.journey_review = _review_flags(conversion, row)
+            conversion.journey_touch_count = touch_counts.get(conversion.conv_id, 0)
+            flags = review.get(conversion.conv_id, ())
+            conversion.journey_review = [FLAG_LABELS[flag] for flag in REVIEW_FLAGS if flag in flags]
         self.result_list = page
-
-
-def _review_flags(conversion, stats):
-    if stats is None:
-        return []
-    flags = []
-    if stats["earliest"] < conversion.conv_time - settings.ATTRIBUTION_LOOKBACK_SECONDS:
-        flags.append(admin_views.FLAG_OUTSIDE_WINDOW)
-    if stats["touch_count"] > settings.ATTRIBUTION_MAX_TOUCHES:
-        flags.append(admin_views.FLAG_BEYOND_CAP)
-    return flags
 
 
 JOURNEY_ACTIONS = {

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 from django.utils.html import format_html, format_html_join
 
-from journeys import rules, source, store
+from journeys import rules, source
 from journeys.models import LandingPage, TrafficSourceAccount
 from journeys.rules import FLAG_ADDED_CONVERTING_CLICK, FLAG_LABELS, REVIEW_FLAGS
-from journeys.services import JourneyRules, verify_journeys
+from journeys.services import JourneyRules, needs_review, verify_journeys
 from tracker.utc import utc_datetime
 
 # The credit columns are the attribution app's: it registers the function that computes them
@@ -94,10 +94,7 @@ def journey_page(conversion):
     one review query, the verification result and the credit columns."""
     record = source.journey_of(conversion.conv_id)
     rules = JourneyRules.from_settings()
-    review = store.review_flags(
-        conv_ids=[conversion.conv_id], lookback_seconds=rules.lookback_seconds,
-        max_touches=rules.max_touches, visitor_match=rules.match,
-    ).get(conversion.conv_id, set())
+    review = needs_review(conv_ids=[conversion.conv_id]).get(conversion.conv_id, set())
     journey_flags = [FLAG_LABELS[flag] for flag in REVIEW_FLAGS if flag in review]
     if record.converting_click_added:
         journey_flags.insert(0, FLAG_ADDED)

@@ -62,6 +62,16 @@ class JourneyRules:
         )
 
 
+def needs_review(**selection):
+    """{conv_id: {review flag, ...}} by THE review query (`store.review_flags`) with this
+    install's lookback, cap and match mode; `selection`: conv_ids, min_conv_id, account_ids."""
+    rules = JourneyRules.from_settings()
+    return store.review_flags(
+        lookback_seconds=rules.lookback_seconds, max_touches=rules.max_touches, visitor_match=rules.match,
+        **selection,
+    )
+
+
 @dataclass
 class JourneyWriteResult:
     written: int = 0
@@ -700,10 +710,7 @@ def _verify_batch(batch, rules, report):
     eligible_ids = {c.conv_id for c in eligible}
     build = _build_batch([c for c in batch if c.conv_id in stored], rules)
     fresh = {journey.conv_id: journey for journey in build.journeys}
-    flags = store.review_flags(
-        conv_ids=[c.conv_id for c in batch], lookback_seconds=rules.lookback_seconds,
-        max_touches=rules.max_touches, visitor_match=rules.match,
-    )
+    flags = needs_review(conv_ids=[c.conv_id for c in batch])
     for conversion in batch:
         if conversion.conv_id not in stored:
             if conversion.conv_id in eligible_ids:
