@@ -25,10 +25,9 @@ from journeys.rules import channel_of
 
 HOUR_SECONDS = 3600
 SCOPE_TYPES = ("global", "campaign", "advertiser", "landing_page", "account")
-CONVERSION_SCOPES = ("global", "campaign", "advertiser")
 TOUCH_SCOPES = ("landing_page", "account")
 POSITION_BUCKETS = ("first", "middle", "last")
-MONEY_UNITS_PER_CENT_CENT = 10  # 0.00001 units (payout, cpc) per 0.0001 unit (snapshot columns)
+E5_UNITS_PER_E4_UNIT = 10  # 0.00001 units (payout, cpc) per 0.0001 unit (snapshot columns)
 CREDIT_SCALE = 100_000  # DECIMAL(10,5)
 MONEY_QUANTUM = Decimal("0.0001")
 
@@ -190,10 +189,9 @@ class CreditPass:
     for touch scopes).
     """
 
-    def __init__(self, models, effects=None, *, totals=None, keep_credit_rows=True):
+    def __init__(self, models, effects=None, *, totals=None):
         self.models = list(models)
         self.effects = effects or {}
-        self.keep_credit_rows = keep_credit_rows
         self.groups = {}
         self.credit_rows = []
         # Run-wide totals may be shared by the passes of several chunks.
@@ -223,10 +221,9 @@ class CreditPass:
                 continue
             touch = touches[position]
             clicks += 1
-            if self.keep_credit_rows:
-                self.credit_rows.append(CreditRow(
-                    model_id, hour, conversion.conv_id, touch.click_id, position, credit_units(credit)
-                ))
+            self.credit_rows.append(CreditRow(
+                model_id, hour, conversion.conv_id, touch.click_id, position, credit_units(credit)
+            ))
             revenue, cost = payout * credit, cpc * credit
             for sums, scope_id in zip(touch_sums, (touch.landing_page_id, touch.ppc_account_id)):
                 entry = sums.get(scope_id)
@@ -281,7 +278,7 @@ def _add(sums, scope_id, clicks, revenue, cost):
 
 def _round_half_even_tenth(units_e5):
     """0.00001 units to 0.0001 units, rounded half to even (exact on integers)."""
-    quotient, remainder = divmod(units_e5, MONEY_UNITS_PER_CENT_CENT)
+    quotient, remainder = divmod(units_e5, E5_UNITS_PER_E4_UNIT)
     if remainder > 5 or (remainder == 5 and quotient % 2):
         quotient += 1
     return quotient
@@ -292,7 +289,7 @@ def apportion(values_e5, target_e4):
     `target_e4` by largest remainder; ties go to the earlier value. Returns ints."""
     floors, remainders = [], []
     for value in values_e5:
-        quotient, remainder = divmod(value, MONEY_UNITS_PER_CENT_CENT)
+        quotient, remainder = divmod(value, E5_UNITS_PER_E4_UNIT)
         floors.append(int(quotient))
         remainders.append(remainder)
     shortfall = target_e4 - sum(floors)
