@@ -94,6 +94,9 @@ def _database(url_variable, default=None):
                 # gap locks from serialising unrelated accounts.
                 "isolation_level": "read committed",
                 "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
+                # Large journey and snapshot writes go as LOAD DATA LOCAL INFILE when the server
+                # allows it too (tracker.sql.insert_numeric_rows; docs/performance.md).
+                "local_infile": env.bool("DATABASE_LOCAL_INFILE", default=True),
             }
         )
         config["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}

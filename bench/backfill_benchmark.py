@@ -38,6 +38,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench import write_limit  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "attribution_site.settings")
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECRET_KEY", "benchmark-only-" + "x" * 50)
@@ -78,26 +80,6 @@ def parse_arguments():
     if arguments.conversions > arguments.clicks // 3:
         parser.error("--conversions must not exceed a third of --clicks")
     return arguments
-
-
-def ensure_database():
-    """Create the benchmark database when it is missing (MySQL/MariaDB)."""
-    import environ
-    import MySQLdb
-
-    config = environ.Env.db_url_config(os.environ.get("DATABASE_URL", ""))
-    if not config["ENGINE"].endswith("mysql"):
-        sys.exit("The benchmark runs on MySQL/MariaDB: set DATABASE_URL=mysql://.../bench_...")
-    if "bench" not in config["NAME"]:
-        sys.exit(f"Refusing to wipe database {config['NAME']!r}: its name must contain 'bench'.")
-    server = MySQLdb.connect(
-        host=config.get("HOST") or "127.0.0.1", port=int(config.get("PORT") or 3306),
-        user=config.get("USER") or "root", password=config.get("PASSWORD") or "", autocommit=True,
-    )
-    server.cursor().execute(
-        f"CREATE DATABASE IF NOT EXISTS `{config['NAME']}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-    )
-    server.close()
 
 
 def insert_rows(cursor, table, columns, rows):
@@ -246,7 +228,7 @@ def timed_store_functions():
 
     for name in ("conversion_batch", "setting_rows", "collect_candidates", "replace_journeys"):
         wrap(store, name)
-    for name in ("_count", "_campaigns_are_cheaper", "_read_whole_campaigns", "_rows", "_feed"):
+    for name in ("_estimate", "_campaigns_are_cheaper", "_read_whole_campaigns", "_rows", "_feed"):
         wrap(store._ClickRead, name)
     for name in ("_not_exact", "_exact_candidates"):
         wrap(store, name)
@@ -299,7 +281,6 @@ def run_child(arguments):
     from django.core.management import call_command
     from django.db import connection
 
-    from bench import write_limit
     from journeys import services
 
     batch_size = arguments.batch_size or services.DEFAULT_BATCH_SIZE
@@ -384,7 +365,7 @@ def main():
     if arguments.child:
         run_child(arguments)
         return
-    ensure_database()
+    write_limit.ensure_database(os.environ.get("DATABASE_URL", ""))
     import django
 
     django.setup()

@@ -10,17 +10,21 @@ gets two chances at a quiet moment):
 - `formatted`: `tracker.sql.insert_numeric_rows` itself, multi-row INSERTs of pre-formatted
   numbers (a table whose rows hold text, such as journey summaries' paths, is written the way
   production writes it: `tracker.sql.insert_rows`, multi-row INSERTs with parameters);
-- `load_data`: `LOAD DATA LOCAL INFILE` of a tab-separated file per table and transaction
-  (needs `local_infile` on the server and on the connection; reported as unavailable otherwise).
+- `load_data`: `tracker.sql.load_data_rows`, one `LOAD DATA LOCAL INFILE` of a tab-separated
+  file per table and transaction (needs `local_infile` on the server and on the connection;
+  reported as unavailable otherwise).
+
+`insert_numeric_rows`, the writer of journeys and snapshots, is `load_data` from
+`LOAD_DATA_MIN_ROWS` rows on (when allowed) and `formatted` below.
 
 The limit is the best rate of the three; a run's ratio is its own rows/s over that limit. All
 three use one MySQLdb connection of their own, opened with `local_infile=1`. Before each write,
 InnoDB gets up to 30 s to flush the previous one's pages.
 """
 import os
+import sys
 import tempfile
 import time
-from decimal import Decimal
 from pathlib import Path
 
 from tracker import sql
@@ -78,6 +82,27 @@ def wait_for_quiet_innodb(cursor, *, dirty_share=0.1, timeout=30):
     return time.monotonic() - began
 
 
+def ensure_database(database_url):
+    """Create the benchmark database of `database_url` when it is missing (MySQL/MariaDB only;
+    the benchmarks wipe its 202 tables, so its name must contain "bench")."""
+    import environ
+    import MySQLdb
+
+    config = environ.Env.db_url_config(database_url)
+    if not config["ENGINE"].endswith("mysql"):
+        sys.exit("The benchmarks run on MySQL/MariaDB: set DATABASE_URL=mysql://.../bench_...")
+    if "bench" not in config["NAME"]:
+        sys.exit(f"Refusing to wipe database {config['NAME']!r}: its name must contain 'bench'.")
+    server = MySQLdb.connect(
+        host=config.get("HOST") or "127.0.0.1", port=int(config.get("PORT") or 3306),
+        user=config.get("USER") or "root", password=config.get("PASSWORD") or "", autocommit=True,
+    )
+    server.cursor().execute(
+        f"CREATE DATABASE IF NOT EXISTS `{config['NAME']}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+    )
+    server.close()
+
+
 def raw_connection(settings_dict):
     """A MySQLdb connection to the benchmark database that may use LOAD DATA LOCAL INFILE."""
     import MySQLdb
@@ -96,13 +121,8 @@ def _executemany(cursor, table, columns, rows):
 
 
 def _formatted(cursor, table, columns, rows):
-    """The production writer itself (it quotes the name through Django's MySQL connection)."""
-    sql.insert_numeric_rows(cursor, table, columns, rows)
-
-
-def _parameters(cursor, table, columns, rows):
-    """Production's writer of rows holding text."""
-    sql.insert_rows(cursor, table, columns, rows)
+    """Production's INSERT path (it quotes the name through Django's MySQL connection)."""
+    sql.insert_formatted_rows(cursor, table, columns, rows)
 
 
 def _needs_no_escaping(row):
@@ -112,22 +132,37 @@ def _needs_no_escaping(row):
         return False
 
 
-def _tsv(value):
-    if value is None:
-        return "\\N"
-    if type(value) is Decimal:
-        return format(value, "f")
-    return str(value)
-
-
 def _load_data(cursor, table, columns, rows):
-    with tempfile.NamedTemporaryFile("w", suffix=".tsv") as handle:
-        handle.write("".join("\t".join(map(_tsv, row)) + "\n" for row in rows))
-        handle.flush()
-        cursor.execute(f"LOAD DATA LOCAL INFILE '{handle.name}' INTO TABLE `{table}` ({', '.join(columns)})")
+    """Production's LOAD DATA path."""
+    if not sql.load_data_rows(cursor, table, columns, rows):
+        raise RuntimeError("LOAD DATA LOCAL INFILE refused (local_infile off)")
 
 
 WRITERS = {"executemany": _executemany, "formatted": _formatted, "load_data": _load_data}
+
+
+def _parameters(cursor, table, columns, rows):
+    """Production's writer of rows holding text (journey summaries' paths)."""
+    sql.insert_rows(cursor, table, columns, rows)
+
+
+def _escaped(value):
+    if value is None:
+        return "\\N"
+    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+def _load_text_data(cursor, table, columns, rows):
+    """LOAD DATA of rows holding text, escaped as LOAD DATA's defaults expect."""
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".tsv") as handle:
+        handle.write("".join("\t".join(map(_escaped, row)) + "\n" for row in rows))
+        handle.flush()
+        cursor.execute(f"LOAD DATA LOCAL INFILE %s INTO TABLE `{table}` CHARACTER SET utf8mb4 ({', '.join(columns)})",
+                       [handle.name])
+
+
+# How tables whose rows hold text are written by each method.
+TEXT_WRITERS = {"executemany": _executemany, "formatted": _parameters, "load_data": _load_text_data}
 
 
 def measure(settings_dict, tables, transactions):
@@ -152,8 +187,8 @@ def measure(settings_dict, tables, transactions):
                 try:
                     for transaction in transactions:
                         for (table, columns), rows in zip(tables, transaction):
-                            writer = _parameters if method == "formatted" and table in text_tables else WRITERS[method]
-                            writer(cursor, scratch[table], columns, rows)
+                            writers = TEXT_WRITERS if table in text_tables else WRITERS
+                            writers[method](cursor, scratch[table], columns, rows)
                         connection.commit()
                 except Exception as error:  # only LOAD DATA may be refused (local_infile off)
                     if method != "load_data":

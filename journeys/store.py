@@ -324,8 +324,9 @@ class _ClickRead:
     clicks: after the batch's own span, when the remaining campaigns have fewer clicks in all
     (`aff_campaign_id` key) than the accounts have in the rest of the window, those campaigns
     are read whole instead (sparse campaigns whose journeys reach back to the window start).
-    Both decisions use index-only counts. On MariaDB each read fetches rows in table order
-    (multi-range read), so a page of 202_clicks is read once per slice, not once per row.
+    Both decisions use the server's row estimates (EXPLAIN: a few index dives, no rows read;
+    on SQLite, small by nature, bounded counts). On MariaDB each read fetches rows in table
+    order (multi-range read), so a page of 202_clicks is read once per slice, not once per row.
     """
 
     def __init__(self, alias, collectors, *, by_visitor):
@@ -341,15 +342,16 @@ class _ClickRead:
         campaign_time = self.campaign_time_key is not None
         index = self.campaign_time_key if campaign_time else USER_TIME_KEY
         high, width = newest, newest - max(low, oldest) + 1
-        span_rows = self._count(index, self._wanted(), (max(low, oldest), newest), at_most=4 * CANDIDATE_SLICE_ROWS)
+        span_rows = self._estimate(index, self._wanted(), (max(low, oldest), newest))
         if span_rows > CANDIDATE_SLICE_ROWS:
             width = max(1, width * CANDIDATE_SLICE_ROWS // span_rows)
         may_read_whole_campaigns = not campaign_time
         while high >= low and (wanted := self._wanted()):
             if may_read_whole_campaigns and high < oldest:
                 may_read_whole_campaigns = False  # decided once, right after the batch's own span
-                if self._campaigns_are_cheaper(wanted, low, high):
-                    self._read_whole_campaigns(wanted, low, high)
+                history = self._campaigns_are_cheaper(wanted, low, high)
+                if history is not None:
+                    self._read_whole_campaigns(wanted, low, high, history)
                     return
             slice_low = max(low, high - width + 1)
             rows = self._rows(index, wanted, slice_low, high)
@@ -363,34 +365,24 @@ class _ClickRead:
     def _campaigns_are_cheaper(self, wanted, low, high):
         """Whether the wanted campaigns have fewer clicks in all (each one a row to fetch when
         read whole) than their accounts have in [low, high] (each one a row to fetch when
-        walking on): two index-only counts, each stopped once the answer is known."""
-        history = self._count(CAMPAIGN_KEY, wanted, None, at_most=WHOLE_CAMPAIGNS_MAX_ROWS)
-        if history >= WHOLE_CAMPAIGNS_MAX_ROWS:
-            return False
-        return self._count(USER_TIME_KEY, wanted, (low, high), at_most=history + 1) > history
+        walking on); returns the campaigns' estimate when they are, else None."""
+        history = self._estimate(CAMPAIGN_KEY, wanted, None)
+        if history < WHOLE_CAMPAIGNS_MAX_ROWS and history < self._estimate(USER_TIME_KEY, wanted, (low, high)):
+            return history
+        return None
 
-    def _read_whole_campaigns(self, wanted, low, high):
-        """Read the wanted campaigns' clicks in [low, high], a group of campaigns at a time
-        holding about CANDIDATE_SLICE_ROWS clicks in all (index-only counts first)."""
-        campaign_ids = integer_list(key[1] for key in wanted)
-        with self.connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT aff_campaign_id, COUNT(*) FROM {_q(self.connection, CLICKS)}{self._hint(CAMPAIGN_KEY)}"
-                f" WHERE aff_campaign_id IN ({campaign_ids}) GROUP BY aff_campaign_id"
-            )
-            history = dict(cursor.fetchall())
+    def _read_whole_campaigns(self, wanted, low, high, history):
+        """Read the wanted campaigns' clicks in [low, high], in parts of about
+        CANDIDATE_SLICE_ROWS clicks by the estimate `history` of all their clicks."""
         by_campaign = defaultdict(list)
         for key in wanted:
             by_campaign[key[1]].append(key)
-        parts, part, part_rows = [], [], 0
-        for campaign_id in sorted(by_campaign):
-            part.extend(by_campaign[campaign_id])
-            part_rows += history.get(campaign_id, 0)
-            if part_rows >= CANDIDATE_SLICE_ROWS:
-                parts.append(part)
-                part, part_rows = [], 0
-        for keys in parts + [part] if part else parts:
-            self._feed(keys, self._rows(CAMPAIGN_KEY, keys, low, high), low)
+        campaign_ids = sorted(by_campaign)
+        parts = -(-history // CANDIDATE_SLICE_ROWS) or 1
+        for part in range(parts):
+            keys = [key for campaign_id in campaign_ids[part::parts] for key in by_campaign[campaign_id]]
+            if keys:
+                self._feed(keys, self._rows(CAMPAIGN_KEY, keys, low, high), low)
 
     def _hint(self, index):
         """MySQL/MariaDB: name the key (the optimizer would pick `aff_campaign_id` for a long
@@ -412,10 +404,11 @@ class _ClickRead:
             where.append(f"a.ip_id IN ({integer_list(key[2] for key in keys)})")
         return f"{_q(self.connection, CLICKS)} c{self._hint(index)}{join} WHERE {' AND '.join(where)}", [low, high]
 
-    def _count(self, index, keys, times, *, at_most):
-        """Clicks of the groups' accounts (on `user_click_time`) or campaigns (other keys), with
-        click_time in `times` = (low, high) unless None, counted on the index alone and only up
-        to `at_most`: sizes slices and chooses the read at a bounded cost."""
+    def _estimate(self, index, keys, times):
+        """About how many clicks of the groups' accounts (on `user_click_time`) or campaigns
+        (other keys) there are, in `times` = (low, high) unless None. MySQL/MariaDB: the
+        optimizer's estimate (EXPLAIN: index dives or statistics, no rows read); SQLite: a
+        count, stopped at WHOLE_CAMPAIGNS_MAX_ROWS."""
         column, values = ("c.user_id", {key[0] for key in keys})
         if index != USER_TIME_KEY:
             column, values = ("c.aff_campaign_id", {key[1] for key in keys})
@@ -423,13 +416,14 @@ class _ClickRead:
         if times is not None:
             where += " AND c.click_time >= %s AND c.click_time <= %s"
             params = list(times)
+        select = f"SELECT 1 FROM {_q(self.connection, CLICKS)} c{self._hint(index)} WHERE {where}"
         with self.connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT COUNT(*) FROM (SELECT 1 FROM {_q(self.connection, CLICKS)} c{self._hint(index)}"
-                f" WHERE {where} LIMIT %s) counted",
-                [*params, at_most],
-            )
-            return cursor.fetchone()[0]
+            if self.connection.vendor != "mysql":
+                cursor.execute(f"SELECT COUNT(*) FROM ({select} LIMIT %s) counted", [*params, WHOLE_CAMPAIGNS_MAX_ROWS])
+                return cursor.fetchone()[0]
+            cursor.execute(_range_options(self.connection) + "EXPLAIN " + select, params)
+            names = [column[0].lower() for column in cursor.description]
+            return sum(int(row[names.index("rows")] or 0) for row in cursor.fetchall())
 
     def _rows(self, index, keys, low, high):
         """The groups' clicks in [low, high] as (click_id, click_time, ip_id, user_id,
@@ -468,6 +462,13 @@ def _multi_range_read(connection):
             "SET STATEMENT optimizer_switch='mrr=on,mrr_sort_keys=on,mrr_cost_based=off',"
             f" mrr_buffer_size={MULTI_RANGE_READ_BUFFER}, in_predicate_conversion_threshold=0 FOR "
         )
+    return ""
+
+
+def _range_options(connection):
+    """MariaDB: keep a long IN list a range (not a semi-join), so EXPLAIN estimates its rows."""
+    if connection.vendor == "mysql" and connection.mysql_is_mariadb:
+        return "SET STATEMENT in_predicate_conversion_threshold=0 FOR "
     return ""
 
 

@@ -7,14 +7,23 @@ parameters, except where a value needs no escaping at all: `insert_numeric_rows`
 """
 import math
 import re
+import tempfile
 from decimal import Decimal
 
-from django.db import connections
+from django.db import DatabaseError, DataError, connections
 
 # Ids per IN (...) list: small enough for SQLite's parameter limit and MySQL's packet size.
 IN_LIST_SIZE = 1000
 # Rows per multi-row INSERT statement.
 INSERT_ROWS_PER_STATEMENT = 2000
+# From this many rows, insert_numeric_rows sends them as one LOAD DATA LOCAL INFILE where the
+# server and the connection allow it: faster than multi-row INSERTs from a few thousand rows on
+# (docs/performance.md, "Write methods").
+LOAD_DATA_MIN_ROWS = 5000
+# Error codes of a LOAD DATA LOCAL refused by the server or the client library (local_infile off).
+LOCAL_INFILE_REFUSED = frozenset({1148, 2068, 3948, 4166})
+# Database aliases that refused LOAD DATA LOCAL once: not asked again by this process.
+_load_data_refused = set()
 
 
 def quote(table, using="default"):
@@ -79,24 +88,71 @@ def _column_literals(column):
 
 
 def insert_numeric_rows(cursor, table, columns, rows, *, using="default"):
-    """Multi-row INSERTs of `rows` (tuples in `columns` order) whose values are numbers (int,
-    float, Decimal), None, or plain words such as a scope type. Returns the number of rows.
+    """Write `rows` (tuples in `columns` order) whose values are numbers (int, float, Decimal),
+    None, or plain words such as a scope type; returns the number of rows. Call it inside a
+    transaction: a failure part-way leaves rows the caller's rollback removes.
 
-    No value needs escaping, so each is formatted straight into the statement instead of being
-    escaped one by one by the driver (about 2 µs a value): whole int columns are formatted in C.
-    Measured against executemany and LOAD DATA LOCAL INFILE in docs/performance.md.
+    No value needs escaping, so none is escaped one by one by the driver (about 2 µs a value):
+    from LOAD_DATA_MIN_ROWS rows on MySQL/MariaDB they go as one LOAD DATA LOCAL INFILE of a
+    temporary tab-separated file when the server and the connection allow it, otherwise as
+    multi-row INSERTs of values formatted into the statement (whole int columns in C). The three
+    ways are measured against each other in docs/performance.md.
     """
-    width = len(columns)
+    rows = rows if isinstance(rows, list) else list(rows)
+    if rows and set(map(len, rows)) != {len(columns)}:
+        raise ValueError(f"insert_numeric_rows: every row needs {len(columns)} values")
+    if len(rows) >= LOAD_DATA_MIN_ROWS and load_data_rows(cursor, table, columns, rows, using=using):
+        return len(rows)
+    return insert_formatted_rows(cursor, table, columns, rows, using=using)
+
+
+def insert_formatted_rows(cursor, table, columns, rows, *, using="default"):
+    """Multi-row INSERTs of checked `rows`, their values formatted into the statements."""
     head = f"INSERT INTO {quote(table, using)} ({', '.join(columns)}) VALUES "
-    row_format = "(" + ",".join(["{}"] * width) + ")"
-    written = 0
+    row_format = "(" + ",".join(["{}"] * len(columns)) + ")"
     for batch in chunks(rows, INSERT_ROWS_PER_STATEMENT):
-        if set(map(len, batch)) != {width}:
-            raise ValueError(f"insert_numeric_rows: every row needs {width} values")
         values = [_column_literals(column) for column in zip(*batch)]
         cursor.execute(head + ",".join(map(row_format.format, *values)))
-        written += len(batch)
-    return written
+    return len(rows)
+
+
+def load_data_rows(cursor, table, columns, rows, *, using="default"):
+    """Write checked `rows` with one LOAD DATA LOCAL INFILE; False, having written nothing, when
+    the backend is not MySQL/MariaDB or its server or connection refuses LOCAL (`local_infile`).
+
+    With LOCAL the server cannot stop the upload, so it turns data errors (a value out of range,
+    say) into warnings and goes on; any warning is therefore raised here as a DataError, and the
+    caller's transaction rolls back what the statement wrote.
+    """
+    connection = connections[using]
+    if connection.vendor != "mysql" or using in _load_data_refused:
+        return False
+    lines = map("\t".join, zip(*(_tsv_column(column) for column in zip(*rows))))
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".tsv") as handle:
+        handle.write("\n".join(lines) + "\n")
+        handle.flush()
+        try:
+            cursor.execute(
+                f"LOAD DATA LOCAL INFILE %s INTO TABLE {quote(table, using)} CHARACTER SET utf8mb4"
+                f" ({', '.join(columns)})",
+                [handle.name],
+            )
+        except DatabaseError as error:
+            if error.args and error.args[0] in LOCAL_INFILE_REFUSED:
+                _load_data_refused.add(using)
+                return False
+            raise
+    if cursor.connection.warning_count():
+        cursor.execute("SHOW WARNINGS LIMIT 3")
+        raise DataError(f"LOAD DATA into {table} gave warnings: {cursor.fetchall()}")
+    return True
+
+
+def _tsv_column(column):
+    """A column's values as LOAD DATA's default tab-separated text (NULL as \\N)."""
+    if set(map(type, column)) == {int}:
+        return list(map(str, column))
+    return ["\\N" if value is None else _literal(value).strip("'") for value in column]
 
 
 def integer_list(values):
