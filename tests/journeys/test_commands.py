@@ -103,6 +103,11 @@ def test_backfill_reports_failed_conversions_on_stderr_and_exits_1(shop):
     (["--batch-size", "many"], "--batch-size", "many"),
     (["--user=999999"], "--user", "999999"),
     (["--user", "abc"], "--user", "abc"),
+    # Out of range (SPEC §9): epochs beyond 2^32 − 1, ids beyond BIGINT.
+    (["--start=4294967296"], "--start", "4294967296"),
+    (["--start", "99999999999999999999"], "--start", "99999999999999999999"),
+    (["--end=1000000000001"], "--end", "1000000000001"),
+    (["--user=9223372036854775808"], "--user", "9223372036854775808"),
 ])
 def test_backfill_bad_arguments_exit_2_naming_the_argument_and_write_nothing(shop, args, argument, value):
     code, out, err = run("backfill_conversion_journeys", *args)
@@ -162,9 +167,16 @@ def test_verify_exits_0_when_only_reviews_remain(shop, settings):
     assert code == 1
 
 
-def test_verify_bad_argument_exits_2(shop):
-    code, _, err = run("verify_journeys", "--conv-id=x")
-    assert code == 2 and err.startswith("--conv-id: 'x'")
+@pytest.mark.parametrize("args, message", [
+    (["--conv-id=x"], "--conv-id: 'x'"),
+    (["--conv-id=9223372036854775808"], "--conv-id: '9223372036854775808'"),
+    (["--conv-id=424242"], "--conv-id: 424242 is not valid; no such conv_id"),
+    (["--start=4294967296"], "--start: '4294967296'"),
+    (["--user=9223372036854775808"], "--user: '9223372036854775808'"),
+])
+def test_verify_bad_argument_exits_2(shop, args, message):
+    code, _, err = run("verify_journeys", *args)
+    assert code == 2 and err.startswith(message)
 
 
 def test_purge_refuses_without_a_terminal_or_yes(shop):
@@ -221,11 +233,15 @@ def test_purge_asks_on_a_terminal(shop, monkeypatch, answer, remaining):
     (["--user=abc", "--yes"], "--user"),
     (["--user=999999", "--yes"], "--user"),
     (["--user=1", "--campaign=x", "--yes"], "--campaign"),
+    (["--conv-id=99999999999999999999", "--yes"], "--conv-id"),
+    (["--user=1", "--end=4294967296", "--yes"], "--end"),
 ])
 def test_purge_bad_arguments_exit_2(shop, args, argument):
+    store_rows(shop["conversions"][0].conv_id, (1, 10, 0))
     code, _, err = run("purge_journeys", *args)
     assert code == 2
     assert err.startswith(f"{argument}: ")
+    assert JourneyTouch.objects.count() == 1 and not AuditEntry.objects.exists()
 
 
 @pytest.mark.slow
