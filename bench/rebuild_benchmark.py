@@ -67,6 +67,7 @@ def seed(conversions, days):
     from django.core.management import call_command
     from django.db import connection, transaction
 
+    from journeys import summary_store
     from tracker import schema
 
     call_command("migrate", verbosity=0)  # the project's own tables (journey summaries)
@@ -77,6 +78,7 @@ def seed(conversions, days):
             # TRUNCATE, not DELETE: purging millions of deleted rows from the previous size would
             # run in InnoDB's background during the timed rebuild (it made runs vary 2x).
             cursor.execute(f"TRUNCATE TABLE `{table.name}`")
+        cursor.execute(f"TRUNCATE TABLE `{summary_store.TABLE}`")
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("INSERT INTO `202_users` (user_id, user_name, user_email) VALUES (1, 'bench', 'b@example.com')")
         cursor.execute("INSERT INTO `202_aff_networks` (aff_network_id, user_id, aff_network_name) VALUES (1, 1, 'N')")

@@ -9,6 +9,7 @@ import math
 import re
 import tempfile
 from decimal import Decimal
+from itertools import repeat
 
 from django.db import DatabaseError, DataError, connections
 
@@ -79,12 +80,18 @@ def _literal(value):
     raise TypeError(f"insert_numeric_rows writes numbers and plain words only, got {value!r}")
 
 
-def _column_literals(column):
-    """A column's values as str.format arguments: plain ints as they are (formatted in C),
-    anything else through `_literal`."""
-    if set(map(type, column)) == {int}:
-        return column
-    return list(map(_literal, column))
+def _column_text(column, *, null, quote_words):
+    """A column's values as text needing no escaping. A column of ints only or of finite
+    Decimals only is formatted in C (most columns written are one or the other); anything else
+    value by value through `_literal`. None becomes `null`; words are quoted for SQL or not."""
+    kinds = set(map(type, column))
+    if kinds == {int}:
+        return list(map(str, column))
+    if kinds == {Decimal} and all(map(Decimal.is_finite, column)):
+        return list(map(format, column, repeat("f")))
+    if quote_words:
+        return [null if value is None else _literal(value) for value in column]
+    return [null if value is None else _literal(value).strip("'") for value in column]
 
 
 def insert_numeric_rows(cursor, table, columns, rows, *, using="default"):
@@ -111,7 +118,7 @@ def insert_formatted_rows(cursor, table, columns, rows, *, using="default"):
     head = f"INSERT INTO {quote(table, using)} ({', '.join(columns)}) VALUES "
     row_format = "(" + ",".join(["{}"] * len(columns)) + ")"
     for batch in chunks(rows, INSERT_ROWS_PER_STATEMENT):
-        values = [_column_literals(column) for column in zip(*batch)]
+        values = [_column_text(column, null="NULL", quote_words=True) for column in zip(*batch)]
         cursor.execute(head + ",".join(map(row_format.format, *values)))
     return len(rows)
 
@@ -127,7 +134,7 @@ def load_data_rows(cursor, table, columns, rows, *, using="default"):
     connection = connections[using]
     if connection.vendor != "mysql" or using in _load_data_refused:
         return False
-    lines = map("\t".join, zip(*(_tsv_column(column) for column in zip(*rows))))
+    lines = map("\t".join, zip(*(_column_text(column, null="\\N", quote_words=False) for column in zip(*rows))))
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".tsv") as handle:
         handle.write("\n".join(lines) + "\n")
         handle.flush()
@@ -146,13 +153,6 @@ def load_data_rows(cursor, table, columns, rows, *, using="default"):
         cursor.execute("SHOW WARNINGS LIMIT 3")
         raise DataError(f"LOAD DATA into {table} gave warnings: {cursor.fetchall()}")
     return True
-
-
-def _tsv_column(column):
-    """A column's values as LOAD DATA's default tab-separated text (NULL as \\N)."""
-    if set(map(type, column)) == {int}:
-        return list(map(str, column))
-    return ["\\N" if value is None else _literal(value).strip("'") for value in column]
 
 
 def integer_list(values):
