@@ -9,7 +9,7 @@ import math
 import re
 import tempfile
 from decimal import Decimal
-from itertools import repeat
+from itertools import chain, repeat
 
 from django.db import DatabaseError, DataError, connections
 
@@ -80,10 +80,20 @@ def _literal(value):
     raise TypeError(f"insert_numeric_rows writes numbers and plain words only, got {value!r}")
 
 
+def _row_texts(rows, *, opening, separator, closing, null, quote_words):
+    """Each row as text needing no escaping: `opening`, its values joined by `separator`,
+    `closing`. Rows of ints only (journeys) are formatted in C, row by row; other rows column by
+    column (`_column_text`). None becomes `null`; words are quoted for SQL or not."""
+    slots = len(rows[0]) if rows else 0
+    if set(map(type, chain.from_iterable(rows))) == {int}:
+        return map((opening + separator.join(["%d"] * slots) + closing).__mod__, rows)
+    columns = [_column_text(column, null=null, quote_words=quote_words) for column in zip(*rows)]
+    return map((opening + separator.join(["{}"] * slots) + closing).format, *columns)
+
+
 def _column_text(column, *, null, quote_words):
-    """A column's values as text needing no escaping. A column of ints only or of finite
-    Decimals only is formatted in C (most columns written are one or the other); anything else
-    value by value through `_literal`. None becomes `null`; words are quoted for SQL or not."""
+    """A column's values as text: a column of ints only or of finite Decimals only is formatted
+    in C (credits and money are Decimals), anything else value by value through `_literal`."""
     kinds = set(map(type, column))
     if kinds == {int}:
         return list(map(str, column))
@@ -116,10 +126,10 @@ def insert_numeric_rows(cursor, table, columns, rows, *, using="default"):
 def insert_formatted_rows(cursor, table, columns, rows, *, using="default"):
     """Multi-row INSERTs of checked `rows`, their values formatted into the statements."""
     head = f"INSERT INTO {quote(table, using)} ({', '.join(columns)}) VALUES "
-    row_format = "(" + ",".join(["{}"] * len(columns)) + ")"
     for batch in chunks(rows, INSERT_ROWS_PER_STATEMENT):
-        values = [_column_text(column, null="NULL", quote_words=True) for column in zip(*batch)]
-        cursor.execute(head + ",".join(map(row_format.format, *values)))
+        cursor.execute(head + ",".join(
+            _row_texts(batch, opening="(", separator=",", closing=")", null="NULL", quote_words=True)
+        ))
     return len(rows)
 
 
@@ -134,7 +144,7 @@ def load_data_rows(cursor, table, columns, rows, *, using="default"):
     connection = connections[using]
     if connection.vendor != "mysql" or using in _load_data_refused:
         return False
-    lines = map("\t".join, zip(*(_column_text(column, null="\\N", quote_words=False) for column in zip(*rows))))
+    lines = _row_texts(rows, opening="", separator="\t", closing="", null="\\N", quote_words=False)
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".tsv") as handle:
         handle.write("\n".join(lines) + "\n")
         handle.flush()

@@ -24,6 +24,12 @@ def credit_rows(rng, count):
     ]
 
 
+def touch_rows(rng, count):
+    """Journey touchpoint rows: integers only, click ids up to 2^63 - 1."""
+    return [(rng.randrange(1, 2**32), rng.randrange(1, 2**63), rng.randrange(0, 2**32), n % 26, 1_790_000_000)
+            for n in range(count)]
+
+
 def snapshot_rows(rng, count):
     """Snapshot rows: scope types (words), NULL scope ids, DECIMAL(12,4) money."""
     return [
@@ -36,7 +42,7 @@ def snapshot_rows(rng, count):
 
 def written_back(table, columns, rows, write):
     """`rows` written once with query parameters and once by `write`: both as stored."""
-    key = "touchpoint_id" if table == "202_attribution_touchpoints" else "snapshot_id"
+    key = "snapshot_id" if table == "202_attribution_snapshots" else "touchpoint_id"
     with transaction.atomic(), connection.cursor() as cursor:
         sql.insert_rows(cursor, table, columns, rows)
         assert write(cursor, table, columns, rows) in (True, len(rows))
@@ -47,6 +53,7 @@ def written_back(table, columns, rows, write):
 
 
 TABLES = [
+    ("202_conversion_touchpoints", ("conv_id", "click_id", "click_time", "position", "created_at"), touch_rows),
     ("202_attribution_touchpoints", CREDIT_COLUMNS, credit_rows),
     ("202_attribution_snapshots", SNAPSHOT_COLUMNS, snapshot_rows),
 ]
