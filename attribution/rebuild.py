@@ -32,6 +32,7 @@ from journeys import store as journey_store
 from journeys.summary_store import ChunkSummaries
 from tracker import accounts, arguments, audit
 from tracker.arguments import InvalidArgument
+from tracker.read_ahead import read_ahead
 from tracker.utc import iso
 
 logger = logging.getLogger("attribution.rebuild")
@@ -369,35 +370,18 @@ def _rebuild_models(account_id, models, window, actor, progress):
     totals = {model.model_id: ModelTotals() for model in models}
     model_ids = [model.model_id for model in models]
     chunks = plan_chunks(window, {hour: entry[0] for hour, entry in index.hours.items()})
+    credited = _credited_chunks(account_id, models, window, chunks, index, effects, totals)
     model_summaries = []
-    for number, (chunk_start, chunk_end) in enumerate(chunks, start=1):
-        credit_pass = CreditPass(models, effects, totals=totals)
-        journey_summaries = ChunkSummaries(account_id, chunk_start, chunk_end - 1)
-        conv_ids = index.conv_id_range(chunk_start, chunk_end)
-        if conv_ids is not None:
-            for records in source.journey_batches(
-                start=chunk_start, end=chunk_end - 1, account_ids=[account_id],
-                min_conv_id=conv_ids[0], max_conv_id=conv_ids[1],
-            ):
-                batches += 1
-                credit_pass.add(records)
-                journey_summaries.add(records)
+    # The next chunk is read and credited on a second connection while this one is written.
+    for number, chunk in enumerate(read_ahead(credited, name="rebuild-read"), start=1):
+        batches += chunk.batches
         with transaction.atomic():
             # The journey analysis reports (SPEC §7.1) read these summaries: rebuilt with the
             # snapshots, so both cover the same hours.
-            journey_summaries.replace()
+            chunk.journey_summaries.replace()
             store.replace_snapshots(
-                model_ids=model_ids, hour_start=chunk_start, hour_end=chunk_end,
-                snapshot_rows=[
-                    (row.model_id, account_id, row.scope_type, row.scope_id, row.hour, window.start_hour,
-                     window.lookback_end, row.clicks, row.conversions, row.revenue, row.cost)
-                    for row in credit_pass.snapshot_rows()
-                ],
-                credit_rows=[
-                    (row.model_id, row.hour, row.conv_id, row.click_id, row.position, credit_decimal(row.units))
-                    for row in credit_pass.credit_rows
-                ],
-                created_at=int(time.time()),
+                model_ids=model_ids, hour_start=chunk.start, hour_end=chunk.end,
+                snapshot_rows=chunk.snapshot_rows, credit_rows=chunk.credit_rows, created_at=int(time.time()),
             )
             if number == len(chunks):
                 model_summaries = _summaries(account_id, models, totals, batches, started)
@@ -410,6 +394,48 @@ def _rebuild_models(account_id, models, window, actor, progress):
         if progress is not None:
             progress(account_id, number, len(chunks))
     return model_summaries
+
+
+@dataclass
+class _CreditedChunk:
+    """One chunk's rows, ready to write: snapshots, per-touch credits and journey summaries."""
+
+    start: int
+    end: int
+    batches: int  # journey batches read for it
+    snapshot_rows: list
+    credit_rows: list
+    journey_summaries: ChunkSummaries
+
+
+def _credited_chunks(account_id, models, window, chunks, index, effects, totals):
+    """Each chunk's journeys read and credited (step 3 before the write), adding to `totals`."""
+    for chunk_start, chunk_end in chunks:
+        credit_pass = CreditPass(models, effects, totals=totals)
+        journey_summaries = ChunkSummaries(account_id, chunk_start, chunk_end - 1)
+        batches = 0
+        conv_ids = index.conv_id_range(chunk_start, chunk_end)
+        if conv_ids is not None:
+            for records in source.journey_batches(
+                start=chunk_start, end=chunk_end - 1, account_ids=[account_id],
+                min_conv_id=conv_ids[0], max_conv_id=conv_ids[1],
+            ):
+                batches += 1
+                credit_pass.add(records)
+                journey_summaries.add(records)
+        yield _CreditedChunk(
+            start=chunk_start, end=chunk_end, batches=batches,
+            snapshot_rows=[
+                (row.model_id, account_id, row.scope_type, row.scope_id, row.hour, window.start_hour,
+                 window.lookback_end, row.clicks, row.conversions, row.revenue, row.cost)
+                for row in credit_pass.snapshot_rows()
+            ],
+            credit_rows=[
+                (row.model_id, row.hour, row.conv_id, row.click_id, row.position, credit_decimal(row.units))
+                for row in credit_pass.credit_rows
+            ],
+            journey_summaries=journey_summaries,
+        )
 
 
 def _summaries(account_id, models, totals, batches, started):

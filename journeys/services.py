@@ -32,6 +32,7 @@ from journeys.rules import (
 from tracker import accounts, arguments, audit
 from tracker.arguments import InvalidArgument
 from tracker.queue import QueuedTask, queue_group
+from tracker.read_ahead import read_ahead
 from tracker.sql import chunks
 
 CAPTURE_WATERMARK_NAME = "conversion_journeys"
@@ -291,9 +292,8 @@ class _BatchResult:
     failed: dict
 
 
-def _run_batch(conversions, rules, *, dry_run):
-    """Build and (unless dry_run) write one batch; call inside the batch's transaction."""
-    build = _build_batch(conversions, rules)
+def _write_batch(build, *, dry_run):
+    """Write (unless dry_run) one batch's built journeys; call inside the batch's transaction."""
     failed = dict(build.failed)
     if dry_run:
         return _BatchResult(build, build.journeys, sum(len(j.touches) for j in build.journeys), failed)
@@ -369,9 +369,11 @@ def backfill_journeys(*, start=None, end=None, user_ids=None, batch_size=DEFAULT
     batches = () if account_ids == [] else store.conversion_batches(
         batch_size=batch_size, start=start, end=end, user_ids=account_ids, campaign_ids=campaign_ids,
     )
-    for batch in batches:
+    # The next batch is read and built on a second connection while this one is written.
+    built = ((batch, _build_batch(batch, rules)) for batch in batches)
+    for batch, build in read_ahead(built, name="backfill-read"):
         with transaction.atomic():
-            outcome = _run_batch(batch, rules, dry_run=dry_run)
+            outcome = _write_batch(build, dry_run=dry_run)
         _tally(result, batch, outcome)
         result.batches += 1
         result.elapsed_seconds = time.monotonic() - began
@@ -478,7 +480,7 @@ def rebuild_journeys(conv_ids, *, actor):
         found = {c.conv_id for c in batch}
         result.failed.update({conv_id: "no such conversion" for conv_id in chunk if conv_id not in found})
         with transaction.atomic():
-            outcome = _run_batch(batch, rules, dry_run=False)
+            outcome = _write_batch(_build_batch(batch, rules), dry_run=False)
             accounts = {c.conv_id: c.user_id for c in batch}
             written_by_account = defaultdict(list)
             for journey in outcome.written:
@@ -562,7 +564,7 @@ def capture_new_conversions(*, actor, batch_size=DEFAULT_BATCH_SIZE):
             batch = store.conversion_batch(after_conv_id=watermark.last_conv_id, limit=batch_size)
             if not batch:
                 break
-            outcome = _run_batch(batch, rules, dry_run=False)
+            outcome = _write_batch(_build_batch(batch, rules), dry_run=False)
             passed_from = watermark.last_conv_id
             if outcome.failed:
                 first_failure = min(outcome.failed)
@@ -597,7 +599,7 @@ def _capture_late_commits(result, rules, batch_size):
             )
             if not batch:
                 return
-            outcome = _run_batch(batch, rules, dry_run=False)
+            outcome = _write_batch(_build_batch(batch, rules), dry_run=False)
         after = batch[-1].conv_id
         result.late_written += len(outcome.written)
         result.written += len(outcome.written)

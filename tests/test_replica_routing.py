@@ -18,6 +18,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connections
+from django.db.backends.signals import connection_created
 
 from attribution import analysis_reader, reporting, services
 from attribution.exports import files
@@ -53,7 +54,8 @@ def replica_configured(settings):
 
 @contextmanager
 def queries():
-    """{alias: [SQL]} of the statements each connection ran inside the block. Recorded with
+    """{alias: [SQL]} of the statements each alias ran inside the block, on this thread's
+    connections and on those a reader thread opens meanwhile (tracker.read_ahead). Recorded with
     execute_wrapper rather than CaptureQueriesContext: the rebuild clears Django's query log
     after every chunk (reset_queries), which would empty the captured list."""
     ran = {"default": [], "replica": []}
@@ -64,9 +66,15 @@ def queries():
             return execute(sql, params, many, context)
         return record
 
+    def record_new_connection(sender, connection, **kwargs):
+        if connection.alias in ran:
+            connection.execute_wrappers.append(recorder(connection.alias))
+
     with ExitStack() as stack:
         for alias in ran:
             stack.enter_context(connections[alias].execute_wrapper(recorder(alias)))
+        connection_created.connect(record_new_connection)
+        stack.callback(connection_created.disconnect, record_new_connection)
         yield ran
 
 

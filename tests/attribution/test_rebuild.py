@@ -9,11 +9,12 @@ from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 
 from attribution import store
 from attribution.models import CronjobLog, Snapshot, TouchCredit
 from attribution.rebuild import RebuildWindow, plan_chunks, rebuild_window
+from journeys import source
 from journeys.models import Conversion
 from tests.attribution.rebuild_fixtures import (
     HOUR,
@@ -408,3 +409,38 @@ def test_an_account_without_models_still_gets_its_journey_summaries(scenario):
     assert f"User {scenario.account.user_id}: no valid models to rebuild" in out
     assert JourneySummary.objects.filter(user_id=scenario.account.user_id).count() == len(scenario.conversions)
     assert not Snapshot.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chunks_read_on_a_second_connection_write_the_rows_of_a_rebuild_in_turn(scenario, monkeypatch):
+    """MariaDB: each chunk is read and credited on a reader thread (its own connection) while the
+    previous one is written; the rows equal those of a rebuild that reads and writes in turn."""
+    if connection.vendor != "mysql":
+        pytest.skip("the reader thread is for a database server with cores of its own")
+    for model_type, config in (("last_touch", None), ("time_decay", '{"half_life_hours": 1}'),
+                               ("algorithmic", '{"method": "markov"}')):
+        make_model(scenario.account, model_type, config)
+    reading_threads = []
+    journey_batches = source.journey_batches
+
+    def spy(**kwargs):
+        reading_threads.append(threading.current_thread().name)
+        return journey_batches(**kwargs)
+
+    monkeypatch.setattr(source, "journey_batches", spy)
+    two_chunks = {"start": H + HOUR - 24 * HOUR, "end": H + HOUR + 300}  # hour H, then hour H+1
+    result, _, err = rebuild(**two_chunks)
+    read_ahead_rows = all_rows()
+    with transaction.atomic():  # inside a transaction: read and written in turn, on this thread
+        in_turn, _, _ = rebuild(**two_chunks)
+
+    assert (result.exit_code, in_turn.exit_code, err) == (0, 0, "")
+    this_thread = threading.current_thread().name
+    assert reading_threads[0] == this_thread  # the Markov fit's pass, before any chunk
+    assert [name.startswith("rebuild-read") for name in reading_threads[1:3]] == [True, True]
+    assert reading_threads[3:] == [this_thread] * 3
+    assert all_rows() == read_ahead_rows
+    snapshot_hours = {row[4] for row in read_ahead_rows[0]}
+    assert snapshot_hours == {str(H), str(H + HOUR)}
+    # last touch: one row per conversion (3); time decay and Markov: a, b, c + d + conversion 3's click
+    assert len(read_ahead_rows[1]) == 3 + 5 + 5

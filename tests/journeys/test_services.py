@@ -1,10 +1,12 @@
 """Backfill, rebuild, hydration and capture against the real database (SPEC §4.1, §4.2)."""
+import threading
 import time
 
 import pytest
+from django.db import DatabaseError, connection, transaction
 
-from journeys import services
-from journeys.models import CaptureWatermark
+from journeys import services, store
+from journeys.models import CaptureWatermark, JourneyTouch
 from tests.journeys.journey_helpers import (
     DAY,
     NOW,
@@ -111,6 +113,65 @@ def test_dry_run_writes_nothing(tracker, shop):
     assert (result.written, result.touch_rows) == (1, 1)
     assert stored(conv.conv_id) == []
     assert audits("journey_backfill") == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backfill_outside_a_transaction_reads_the_next_batch_on_a_second_connection(tracker, shop, monkeypatch):
+    """MariaDB: batches are read and built on a reader thread (its own connection) while the
+    previous one is written; the journeys equal those of a run that reads and writes in turn."""
+    if connection.vendor != "mysql":
+        pytest.skip("the reader thread is for a database server with cores of its own")
+    account, campaign, sibling = shop["account"], shop["campaign"], shop["sibling"]
+    conv_ids = []
+    for visitor in range(7):
+        target = campaign if visitor % 2 else sibling
+        clicks = [tracker.click(account, target, NOW - 5 * DAY + visitor * 600 + touch * 3600) for touch in range(3)]
+        conv_ids.append(tracker.conversion(account, target, clicks[-1].click_time + 60, click=clicks[-1]).conv_id)
+    reading_threads = []
+    collect = store.collect_candidates
+
+    def spy(*args, **kwargs):
+        reading_threads.append(threading.current_thread().name)
+        return collect(*args, **kwargs)
+
+    monkeypatch.setattr(store, "collect_candidates", spy)
+    prefetched = backfill(batch_size=2)
+    journeys = {conv_id: stored(conv_id) for conv_id in conv_ids}
+    with transaction.atomic():  # inside a transaction: read and built in turn, on this thread
+        in_turn = backfill(batch_size=2)
+
+    assert len(reading_threads) == 8
+    assert all(name.startswith("backfill-read") for name in reading_threads[:4])
+    assert reading_threads[4:] == [threading.current_thread().name] * 4
+    # Campaign match: every click of the campaign up to the conversion. Sibling (visitors 0, 2,
+    # 4, 6: 12 clicks) gives 9, 10, 11, 12 touches; Main (visitors 1, 3, 5: 9 clicks) 7, 8, 9.
+    assert [len(journeys[conv_id]) for conv_id in conv_ids] == [9, 7, 10, 8, 11, 9, 12]
+    assert (prefetched.batches, prefetched.written, prefetched.touch_rows) == (4, 7, 66)
+    assert (in_turn.batches, in_turn.written, in_turn.touch_rows) == (4, 7, 66)
+    assert {conv_id: stored(conv_id) for conv_id in conv_ids} == journeys
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_read_on_the_reader_thread_stops_the_backfill_with_its_error(tracker, shop, monkeypatch):
+    if connection.vendor != "mysql":
+        pytest.skip("the reader thread is for a database server with cores of its own")
+    account, campaign = shop["account"], shop["campaign"]
+    for hour in range(3):
+        click = tracker.click(account, campaign, NOW - DAY + hour * 3600)
+        tracker.conversion(account, campaign, click.click_time + 60, click=click)
+    batches = store.conversion_batch
+    calls = []
+
+    def second_batch_fails(**kwargs):
+        calls.append(kwargs["after_conv_id"])
+        if len(calls) == 2:
+            raise DatabaseError("lost connection to the server while reading")
+        return batches(**kwargs)
+
+    monkeypatch.setattr(store, "conversion_batch", second_batch_fails)
+    with pytest.raises(DatabaseError, match="lost connection"):
+        backfill(batch_size=1)
+    assert JourneyTouch.objects.count() == 1  # the first batch was written and committed
 
 
 def test_backfill_narrowed_by_user(tracker, shop):
