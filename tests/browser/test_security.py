@@ -77,16 +77,16 @@ def test_an_inline_script_is_blocked(watched, admin_user):
 
 
 def test_the_log_in_page_says_when_it_is_locked(browser, admin_user):
-    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.common.by import By
 
     for _ in range(settings.AXES_FAILURE_LIMIT):
         visit(browser, "/admin/login/?next=/admin/")
         css(browser, "#id_username").send_keys(admin_user.username)
         css(browser, "#id_password").send_keys("not-the-password")
-        submitted_page = css(browser, "body")
         css(browser, "input[type=submit]").click()
-        # The answer replaced the page: the attempt reached the server before the next visit.
-        wait_for(browser, EC.staleness_of(submitted_page), "the log-in form was not answered")
+        # The answer (an error note, or the lockout) is shown before the next attempt starts.
+        wait_for(browser, lambda driver: driver.find_elements(By.CSS_SELECTOR, ".errornote, #login-locked"),
+                 "the log-in form was not answered")
     assert "Log-in is locked" in css(browser, "#login-locked").text
     visit(browser, "/admin/login/?next=/admin/")
     css(browser, "#id_username").send_keys(admin_user.username)
