@@ -40,10 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench import write_limit  # noqa: E402
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "attribution_site.settings")
-os.environ.setdefault("DEBUG", "0")
-os.environ.setdefault("SECRET_KEY", "benchmark-only-" + "x" * 50)
-os.environ["CACHE_URL"] = "locmemcache://"
+write_limit.use_benchmark_settings()
 
 DAY = 86_400
 END = 1_790_000_000  # fixed so every run builds the same dataset

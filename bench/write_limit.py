@@ -30,6 +30,16 @@ from pathlib import Path
 from tracker import sql
 
 EXECUTEMANY_ROWS = 2000
+
+
+def use_benchmark_settings():
+    """Django settings of a benchmark process, unless the environment says otherwise: DEBUG off
+    (as in production, and no query log), a throwaway key, the local-memory cache."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "attribution_site.settings")
+    os.environ.setdefault("DEBUG", "0")
+    os.environ.setdefault("SECRET_KEY", "benchmark-only-" + "x" * 50)
+    os.environ["CACHE_URL"] = "locmemcache://"
+
 METHODS = ("executemany", "formatted", "load_data")
 ROUNDS = 2
 

@@ -20,10 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "attribution_site.settings")
-os.environ.setdefault("DEBUG", "0")
-os.environ.setdefault("SECRET_KEY", "benchmark-only-" + "x" * 50)
-os.environ["CACHE_URL"] = "locmemcache://"
+from bench import write_limit  # noqa: E402
+
+write_limit.use_benchmark_settings()
 
 
 def touchpoint_rows(rng, count):
@@ -50,8 +49,6 @@ def main():
     parser.add_argument("--sizes", default="100,2000,20000,200000", help="Rows per transaction.")
     parser.add_argument("--rounds", type=int, default=5)
     arguments = parser.parse_args()
-    from bench import write_limit
-
     write_limit.ensure_database(os.environ.get("DATABASE_URL", ""))
     import django
 
